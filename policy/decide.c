@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Decisions: whether an admission request is allowed, with its message, warnings and patch. */
+#include "policy/decide.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/patch.h"
+#include "policy/placement.h"
+#include "policy/policy_int.h"
+#include "policy/resources.h"
+#include "policy/xalloc.h"
+
+#define WHY_MAX 512
+
+/* What the rules below need to know about one admission request. */
+struct decide_ctx {
+    const struct policy *p;
+    enum decide_endpoint ep;
+    const char *name_space;
+    const struct policy_tenant *tenant;
+    struct decision *out;
+};
+
+static const char *
+decide_string(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Appends a warning, cut to the apiserver's budget on a UTF-8 character boundary. */
+static void
+decide_warn(struct decision *d, const char *text)
+{
+    size_t len = strlen(text);
+
+    if (d->nwarnings == DECISION_WARNINGS_MAX)
+        return;
+    if (len > DECISION_WARNING_LEN) {
+        len = DECISION_WARNING_LEN;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    d->warnings[d->nwarnings++] = xstrndup(text, len);
+}
+
+/* Refuses the request outright, whatever the mode: the object cannot be interpreted. */
+static void decide_error(struct decision *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+decide_error(struct decision *d, const char *fmt, ...)
+{
+    char buf[WHY_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(d->message);
+    d->message = xstrdup(buf);
+    d->allowed = false;
+    d->code = 400;
+}
+
+/*
+ * Records a policy violation and applies the mode: enforce denies, warn allows with the reason
+ * as a warning (from /validate only, so the user does not see it twice), audit allows and leaves
+ * the reason for the log.
+ */
+static void
+decide_violation(struct decide_ctx *c, const char *why)
+{
+    struct decision *d = c->out;
+
+    d->violation = true;
+    free(d->message);
+    d->message = xstrdup(why);
+    switch (d->mode) {
+    case POLICY_MODE_ENFORCE:
+        d->allowed = false;
+        d->code = 403;
+        break;
+    case POLICY_MODE_WARN:
+        if (c->ep == DECIDE_VALIDATE)
+            decide_warn(d, why);
+        break;
+    case POLICY_MODE_AUDIT:
+        break;
+    }
+}
+
+/*
+ * Returns true when a toleration lets a pod onto GPU nodes: an empty key with Exists, or the
+ * GPU taint's key with any value, for the taint's effect. Looser than patch_tolerates_gpu_taint
+ * on purpose: a pod that merely might tolerate the taint is already squatting.
+ */
+static bool
+decide_tolerates_gpu_nodes(const struct policy *p, const cJSON *tolerations)
+{
+    const cJSON *tol;
+
+    cJSON_ArrayForEach(tol, tolerations)
+    {
+        const char *key = decide_string(tol, "key"), *op = decide_string(tol, "operator");
+        const char *effect = decide_string(tol, "effect");
+
+        if (effect != NULL && *effect != '\0' &&
+            (p->toleration.effect == NULL || strcmp(effect, p->toleration.effect) != 0))
+            continue;
+        if ((key == NULL || *key == '\0') && op != NULL && strcmp(op, "Exists") == 0)
+            return true;
+        if (key != NULL && strcmp(key, p->toleration.key) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void
+decide_join(const struct policy_strings *l, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < l->count; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", l->items[i]);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/*
+ * Checks that the pod's own nodeSelector and required node affinity ask only for products the
+ * placement allows. Returns 0, or -1 with why set.
+ */
+static int
+decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct placement *pl,
+                    char *why, size_t why_size)
+{
+    const char *label = c->p->product_label;
+    const struct policy_strings *allowed = placement_values_for(pl, label);
+    const cJSON *sel = cJSON_GetObjectItemCaseSensitive(spec, "nodeSelector");
+    const char *pinned = decide_string(sel, label);
+    const cJSON *terms, *term;
+    char list[WHY_MAX / 2];
+
+    if (allowed == NULL)
+        return 0;
+    decide_join(allowed, list, sizeof(list));
+    if (pinned != NULL && !policy_strings_contains(allowed, pinned)) {
+        snprintf(why, why_size,
+                 "nodeSelector pins %s to \"%s\", which tenant \"%s\" may not use "
+                 "(allowed: %s)",
+                 label, pinned, c->tenant->name, list);
+        return -1;
+    }
+    terms = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "affinity"),
+                                             "nodeAffinity"),
+            "requiredDuringSchedulingIgnoredDuringExecution"),
+        "nodeSelectorTerms");
+    cJSON_ArrayForEach(term, terms)
+    {
+        const cJSON *expr;
+        cJSON_ArrayForEach(expr, cJSON_GetObjectItemCaseSensitive(term, "matchExpressions"))
+        {
+            const char *key = decide_string(expr, "key"), *op = decide_string(expr, "operator");
+            const cJSON *v;
+
+            if (key == NULL || strcmp(key, label) != 0 || op == NULL || strcmp(op, "In") != 0)
+                continue;
+            cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(expr, "values"))
+            {
+                if (!cJSON_IsString(v) || policy_strings_contains(allowed, v->valuestring))
+                    continue;
+                snprintf(why, why_size,
+                         "node affinity pins %s to \"%s\", which tenant \"%s\" "
+                         "may not use (allowed: %s)",
+                         label, v->valuestring, c->tenant->name, list);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Checks the per-pod cap and the quota ceiling of every resource. Returns 0 or -1 with why. */
+static int
+decide_amounts(const struct decide_ctx *c, const struct gpu_amounts *a, char *why, size_t why_size)
+{
+    const struct policy_tenant *t = c->tenant;
+
+    for (size_t i = 0; i < a->count; i++) {
+        const struct gpu_resource *g = &a->items[i];
+        int64_t ceiling = policy_tenant_quota_for(t, g->name);
+
+        if (t->max_gpus_per_pod >= 0 && g->amount > t->max_gpus_per_pod) {
+            snprintf(why, why_size,
+                     "pod asks for %lld %s; tenant \"%s\" allows at most %lld "
+                     "per pod",
+                     (long long)g->amount, g->name, t->name, (long long)t->max_gpus_per_pod);
+            return -1;
+        }
+        if (ceiling >= 0 && g->amount > ceiling) {
+            snprintf(why, why_size, "pod asks for %lld %s, above tenant \"%s\"'s quota of %lld",
+                     (long long)g->amount, g->name, t->name, (long long)ceiling);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Warns a pod that asks for several replicas of a shared GPU: they do not add compute. */
+static void
+decide_replica_warning(struct decide_ctx *c, const struct gpu_amounts *a)
+{
+    char buf[WHY_MAX];
+
+    if (c->ep != DECIDE_VALIDATE)
+        return;
+    for (size_t i = 0; i < a->count; i++) {
+        const struct gpu_resource *g = &a->items[i];
+        bool shared =
+            g->kind == GPU_SHARED || g->kind == GPU_MIG_SHARED ||
+            (g->kind == GPU_WHOLE && (c->tenant->sharing & (SHARING_TIME_SLICING | SHARING_MPS)));
+
+        if (!shared || g->amount <= 1)
+            continue;
+        snprintf(buf, sizeof(buf),
+                 "%lld %s may be replicas of one shared GPU: they do not add "
+                 "compute in proportion",
+                 (long long)g->amount, g->name);
+        decide_warn(c->out, buf);
+    }
+}
+
+/*
+ * Judges a pod (or, with check_mutation false, a pod whose mutation is not expected) and, for
+ * /mutate, computes its patch. Sets no verdict when every rule passes.
+ */
+static void
+decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
+{
+    const struct policy *p = c->p;
+    struct decision *d = c->out;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    struct gpu_amounts amounts;
+    struct placement pl = {0};
+    bool placed = false;
+    char why[WHY_MAX];
+    enum resources_result r;
+    const char *sa;
+
+    r = resources_for_pod_spec(spec, &amounts, why, sizeof(why));
+    if (r == RESOURCES_INVALID) {
+        decide_error(d, "%s", why);
+        return;
+    }
+    if (amounts.count == 0 && r == RESOURCES_OK) {
+        if (p->deny_toleration_without_gpu &&
+            decide_tolerates_gpu_nodes(p, cJSON_GetObjectItemCaseSensitive(spec, "tolerations"))) {
+            snprintf(why, sizeof(why),
+                     "pod requests no GPU but tolerates the GPU nodes' taint "
+                     "%s: only GPU pods may run there",
+                     p->toleration.key);
+            decide_violation(c, why);
+        }
+        return;
+    }
+    if (r != RESOURCES_OK) {
+        decide_violation(c, why);
+        return;
+    }
+    if (c->tenant == NULL) {
+        snprintf(why, sizeof(why),
+                 "namespace \"%s\" belongs to no GPU tenant: GPUs are not "
+                 "given here",
+                 c->name_space);
+        decide_violation(c, why);
+        return;
+    }
+    d->tenant = c->tenant->name;
+    placed = placement_for_pod(p, c->tenant, &amounts, &pl, why, sizeof(why)) == 0;
+    sa = decide_string(spec, "serviceAccountName");
+    if (sa == NULL || *sa == '\0')
+        sa = "default";
+    if (!policy_tenant_allows_service_account(c->tenant, sa)) {
+        char list[WHY_MAX / 2];
+        size_t used = 0;
+
+        list[0] = '\0';
+        for (size_t i = 0; i < c->tenant->npatterns; i++) {
+            int n = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+                             c->tenant->patterns[i].source);
+            if (n < 0 || (size_t)n >= sizeof(list) - used)
+                break;
+            used += (size_t)n;
+        }
+        snprintf(why, sizeof(why),
+                 "service account \"%s\" may not use GPUs of tenant \"%s\" "
+                 "(allowed: %s)",
+                 sa, c->tenant->name, list);
+        decide_violation(c, why);
+    } else if (!placed) {
+        decide_violation(c, why);
+    } else if (decide_amounts(c, &amounts, why, sizeof(why)) < 0 ||
+               decide_product_pins(c, spec, &pl, why, sizeof(why)) < 0) {
+        decide_violation(c, why);
+    } else if (decide_string(spec, "nodeName") != NULL && *decide_string(spec, "nodeName")) {
+        decide_violation(c, "spec.nodeName is set: it bypasses the scheduler and so the GPU "
+                            "placement; leave scheduling to the scheduler");
+    } else {
+        decide_replica_warning(c, &amounts);
+    }
+
+    if (placed && (!d->violation || d->mode != POLICY_MODE_ENFORCE)) {
+        cJSON *patch = patch_for_pod(p, c->tenant, pod, &pl);
+
+        if (c->ep == DECIDE_MUTATE) {
+            d->patch = patch;
+        } else {
+            cJSON_Delete(patch);
+            if (patch != NULL && check_mutation && !d->violation)
+                decide_violation(c, "pod lacks the GPU toleration, placement or tenant label "
+                                    "that the mutating webhook adds: was it skipped?");
+        }
+    }
+    placement_clear(&pl);
+}
+
+/*
+ * Pods are nearly immutable, and updates to running pods must keep working: only an update that
+ * newly tolerates the GPU taint is judged, as if the pod were created with it.
+ */
+static void
+decide_pod_update(struct decide_ctx *c, const cJSON *pod, const cJSON *old)
+{
+    const cJSON *tols = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(pod, "spec"), "tolerations");
+    const cJSON *old_tols = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(old, "spec"), "tolerations");
+
+    if (c->ep != DECIDE_VALIDATE || !decide_tolerates_gpu_nodes(c->p, tols) ||
+        decide_tolerates_gpu_nodes(c->p, old_tols))
+        return;
+    decide_pod(c, pod, false);
+}
+
+void
+decide_request(const struct policy *p, enum decide_endpoint ep, const cJSON *request,
+               struct decision *out)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(request, "kind");
+    const char *group = decide_string(kind, "group"), *kname = decide_string(kind, "kind");
+    const char *op = decide_string(request, "operation");
+    const char *ns = decide_string(request, "namespace");
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    struct decide_ctx c = {.p = p, .ep = ep, .out = out};
+
+    memset(out, 0, sizeof(*out));
+    out->allowed = true;
+    out->mode = p->mode;
+    if (kname == NULL || op == NULL) {
+        decide_error(out, "request has no kind or operation");
+        return;
+    }
+    if (ns == NULL)
+        ns = "";
+    if (policy_namespace_is_exempt(p, ns))
+        return;
+    /* Pods are the core group's; other kinds are not judged here. */
+    if ((group != NULL && *group != '\0') || strcmp(kname, "Pod") != 0)
+        return;
+    if (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)
+        return;
+    /* Subresources (status, binding, eviction) carry no new GPU request. */
+    if (decide_string(request, "subResource") != NULL && *decide_string(request, "subResource"))
+        return;
+    if (!cJSON_IsObject(object) ||
+        !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(object, "spec"))) {
+        decide_error(out, "%s request has no pod object with a spec", op);
+        return;
+    }
+    c.name_space = ns;
+    c.tenant = policy_tenant_for_namespace(p, ns);
+    out->mode = policy_mode_for(p, c.tenant);
+    if (c.tenant != NULL)
+        out->tenant = policy_tenant_name(c.tenant);
+    if (strcmp(op, "CREATE") == 0)
+        decide_pod(&c, object, true);
+    else
+        decide_pod_update(&c, object, cJSON_GetObjectItemCaseSensitive(request, "oldObject"));
+}
+
+void
+decision_clear(struct decision *d)
+{
+    free(d->message);
+    for (size_t i = 0; i < d->nwarnings; i++)
+        free(d->warnings[i]);
+    cJSON_Delete(d->patch);
+    memset(d, 0, sizeof(*d));
+}
