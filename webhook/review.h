@@ -11,18 +11,18 @@
 
 /* What the server answers, and what it logs about it. */
 struct review_reply {
-    unsigned status;          /* HTTP status: 200, or 400 for a body that is no AdmissionReview */
-    char *body;               /* owned; application/json for 200, text/plain reason otherwise */
+    unsigned status; /* HTTP status: 200, or 400 for a body that is no AdmissionReview */
+    char *body;      /* owned; application/json for 200, text/plain reason otherwise */
     size_t len;
-    bool json;                /* body is JSON (else text/plain) */
+    bool json; /* body is JSON (else text/plain) */
     /* For the log line; all empty strings when status is not 200. */
     char uid[64];
     char kind[64];
     char name_space[64];
     char name[128];
     char tenant[64];
-    const char *verdict;      /* "allowed", "denied", "warned", "audited", or "error" */
-    char *reason;             /* owned; the decision's message, or NULL */
+    const char *verdict; /* "allowed", "denied", "warned", "audited", or "error" */
+    char *reason;        /* owned; the decision's message, or NULL */
 };
 
 /*
