@@ -9,6 +9,7 @@
 
 #include "policy/patch.h"
 #include "policy/placement.h"
+#include "policy/quantity.h"
 #include "policy/policy_int.h"
 #include "policy/resources.h"
 #include "policy/xalloc.h"
@@ -21,6 +22,7 @@ struct decide_ctx {
     enum decide_endpoint ep;
     const char *name_space;
     const struct policy_tenant *tenant;
+    const char *subject; /* "Deployment \"x\": " when judging a workload's template, else "" */
     struct decision *out;
 };
 
@@ -78,7 +80,8 @@ decide_violation(struct decide_ctx *c, const char *why)
 
     d->violation = true;
     free(d->message);
-    d->message = xstrdup(why);
+    d->message = xasprintf("%s%s", c->subject, why);
+    why = d->message;
     switch (d->mode) {
     case POLICY_MODE_ENFORCE:
         d->allowed = false;
@@ -258,7 +261,7 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
 
     r = resources_for_pod_spec(spec, &amounts, why, sizeof(why));
     if (r == RESOURCES_INVALID) {
-        decide_error(d, "%s", why);
+        decide_error(d, "%s%s", c->subject, why);
         return;
     }
     if (amounts.count == 0 && r == RESOURCES_OK) {
@@ -351,16 +354,239 @@ decide_pod_update(struct decide_ctx *c, const cJSON *pod, const cJSON *old)
     decide_pod(c, pod, false);
 }
 
+/* Returns the pod template of a workload object, or NULL. */
+static const cJSON *
+decide_template_of(const cJSON *object, bool cron)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(object, "spec");
+
+    if (cron)
+        spec = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate"), "spec");
+    return cJSON_GetObjectItemCaseSensitive(spec, "template");
+}
+
+/*
+ * Judges a workload's pod template with the pod rules, but for the mutation (templates are not
+ * mutated), so a refusal shows at kubectl apply rather than in a ReplicaSet's events. An update
+ * that leaves the template as it was (scale, labels) is allowed, so existing workloads can
+ * always be scaled down.
+ */
+static void
+decide_workload(struct decide_ctx *c, const char *op, const char *kind, bool cron,
+                const cJSON *request)
+{
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    const cJSON *tmpl = decide_template_of(object, cron);
+    const char *name = decide_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
+    char *subject;
+
+    if (c->ep != DECIDE_VALIDATE || tmpl == NULL)
+        return;
+    if (strcmp(op, "UPDATE") == 0 &&
+        cJSON_Compare(
+            tmpl, decide_template_of(cJSON_GetObjectItemCaseSensitive(request, "oldObject"), cron),
+            true))
+        return;
+    if (name == NULL || *name == '\0')
+        name = decide_string(request, "name");
+    subject = xasprintf("%s \"%s\": ", kind, name ? name : "");
+    c->subject = subject;
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(tmpl, "spec")))
+        decide_error(c->out, "%spod template has no spec", subject);
+    else
+        decide_pod(c, tmpl, false);
+    c->subject = "";
+    free(subject);
+}
+
+static bool
+decide_is_quota_admin(const struct policy *p, const cJSON *request)
+{
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(request, "userInfo"), *g;
+    const char *name = decide_string(user, "username");
+
+    if (name != NULL && policy_strings_contains(&p->quota_admin_users, name))
+        return true;
+    cJSON_ArrayForEach(
+        g, cJSON_GetObjectItemCaseSensitive(user, "groups")) if (cJSON_IsString(g) &&
+                                                                 policy_strings_contains(
+                                                                     &p->quota_admin_groups,
+                                                                     g->valuestring)) return true;
+    return false;
+}
+
+/*
+ * Returns the GPU resource a quota key names ("requests.nvidia.com/gpu" gives
+ * "nvidia.com/gpu"), or NULL; *counted is true only for the "requests." form, the one
+ * Kubernetes enforces for extended resources.
+ */
+static const char *
+decide_quota_resource(const char *key, bool *counted)
+{
+    static const char requests[] = "requests.", limits[] = "limits.";
+    enum gpu_kind kind;
+    const char *name = key;
+
+    *counted = strncmp(key, requests, sizeof(requests) - 1) == 0;
+    if (*counted)
+        name = key + sizeof(requests) - 1;
+    else if (strncmp(key, limits, sizeof(limits) - 1) == 0)
+        name = key + sizeof(limits) - 1;
+    return resources_classify(name, &kind, NULL, 0) ? name : NULL;
+}
+
+/* Returns true when a quota object has a counted ("requests.") GPU entry. */
+static bool
+decide_quota_has_gpu(const cJSON *quota, const char *only)
+{
+    const cJSON *e;
+    bool counted;
+
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(quota, "spec"), "hard"))
+    {
+        if (e->string != NULL && decide_quota_resource(e->string, &counted) != NULL && counted &&
+            (only == NULL || strcmp(e->string, only) == 0))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Guards GPU ResourceQuotas: the policy's quota is the ceiling, and only quota admins may lift
+ * it by raising, emptying or deleting the quota that enforces it.
+ */
+static void
+decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
+{
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive(request, "oldObject");
+    const char *name = decide_string(request, "name");
+    const cJSON *e;
+    char why[WHY_MAX];
+    bool counted;
+
+    if (c->ep != DECIDE_VALIDATE || decide_is_quota_admin(c->p, request))
+        return;
+    if (name == NULL)
+        name = "";
+    if (strcmp(op, "DELETE") == 0) {
+        if (c->tenant != NULL && decide_quota_has_gpu(old, NULL)) {
+            snprintf(why, sizeof(why),
+                     "deleting ResourceQuota \"%s\" would lift tenant \"%s\"'s "
+                     "GPU ceiling; only quota admins may",
+                     name, c->tenant->name);
+            decide_violation(c, why);
+        }
+        return;
+    }
+    if (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)
+        return;
+    if (!cJSON_IsObject(object)) {
+        decide_error(c->out, "%s request has no ResourceQuota object", op);
+        return;
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(object, "spec"), "hard"))
+    {
+        const char *resource = e->string ? decide_quota_resource(e->string, &counted) : NULL;
+        char text[64];
+        int64_t value, ceiling;
+
+        if (resource == NULL)
+            continue;
+        if (!counted) {
+            snprintf(why, sizeof(why),
+                     "quota key %s is ignored by Kubernetes for extended "
+                     "resources: use requests.%s",
+                     e->string, resource);
+            decide_warn(c->out, why);
+            continue;
+        }
+        if (cJSON_IsString(e))
+            snprintf(text, sizeof(text), "%s", e->valuestring);
+        else if (cJSON_IsNumber(e))
+            snprintf(text, sizeof(text), "%g", e->valuedouble);
+        else
+            text[0] = '\0';
+        if (quantity_parse(text, strlen(text), &value) != QUANTITY_OK) {
+            decide_error(c->out, "ResourceQuota \"%s\": %s \"%s\" is not a whole number", name,
+                         e->string, text);
+            return;
+        }
+        if (c->tenant == NULL && value > 0) {
+            snprintf(why, sizeof(why),
+                     "ResourceQuota \"%s\" grants %s=%lld, but namespace \"%s\" "
+                     "belongs to no GPU tenant: GPUs are not given here",
+                     name, e->string, (long long)value, c->name_space);
+            decide_violation(c, why);
+            return;
+        }
+        ceiling = c->tenant ? policy_tenant_quota_for(c->tenant, resource) : -1;
+        if (ceiling >= 0 && value > ceiling) {
+            snprintf(why, sizeof(why),
+                     "ResourceQuota \"%s\" sets %s to %lld, above tenant \"%s\"'s "
+                     "ceiling of %lld",
+                     name, e->string, (long long)value, c->tenant->name, (long long)ceiling);
+            decide_violation(c, why);
+            return;
+        }
+    }
+    if (strcmp(op, "UPDATE") != 0 || c->tenant == NULL)
+        return;
+    cJSON_ArrayForEach(
+        e, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(old, "spec"), "hard"))
+    {
+        if (e->string == NULL || decide_quota_resource(e->string, &counted) == NULL || !counted ||
+            decide_quota_has_gpu(object, e->string))
+            continue;
+        snprintf(why, sizeof(why),
+                 "updating ResourceQuota \"%s\" removes %s, which would lift "
+                 "tenant \"%s\"'s GPU ceiling; only quota admins may",
+                 name, e->string, c->tenant->name);
+        decide_violation(c, why);
+        return;
+    }
+}
+
+/* Pods: CREATE is judged in full; UPDATE only for a newly added GPU toleration. */
+static void
+decide_pod_request(struct decide_ctx *c, const char *op, const cJSON *request)
+{
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+
+    if (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)
+        return;
+    if (!cJSON_IsObject(object) ||
+        !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(object, "spec"))) {
+        decide_error(c->out, "%s request has no pod object with a spec", op);
+        return;
+    }
+    if (strcmp(op, "CREATE") == 0)
+        decide_pod(c, object, true);
+    else
+        decide_pod_update(c, object, cJSON_GetObjectItemCaseSensitive(request, "oldObject"));
+}
+
 void
 decide_request(const struct policy *p, enum decide_endpoint ep, const cJSON *request,
                struct decision *out)
 {
+    static const struct {
+        const char *group, *kind;
+        bool cron;
+    } workloads[] = {
+        {"apps", "Deployment", false},  {"apps", "ReplicaSet", false},
+        {"apps", "StatefulSet", false}, {"apps", "DaemonSet", false},
+        {"batch", "Job", false},        {"batch", "CronJob", true},
+    };
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(request, "kind");
     const char *group = decide_string(kind, "group"), *kname = decide_string(kind, "kind");
     const char *op = decide_string(request, "operation");
     const char *ns = decide_string(request, "namespace");
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
-    struct decide_ctx c = {.p = p, .ep = ep, .out = out};
+    const char *sub = decide_string(request, "subResource");
+    struct decide_ctx c = {.p = p, .ep = ep, .subject = "", .out = out};
 
     memset(out, 0, sizeof(*out));
     out->allowed = true;
@@ -369,32 +595,34 @@ decide_request(const struct policy *p, enum decide_endpoint ep, const cJSON *req
         decide_error(out, "request has no kind or operation");
         return;
     }
+    if (group == NULL)
+        group = "";
     if (ns == NULL)
         ns = "";
-    if (policy_namespace_is_exempt(p, ns))
+    /* Subresources (status, binding, eviction, scale) carry no new GPU request. */
+    if (policy_namespace_is_exempt(p, ns) || (sub != NULL && *sub != '\0'))
         return;
-    /* Pods are the core group's; other kinds are not judged here. */
-    if ((group != NULL && *group != '\0') || strcmp(kname, "Pod") != 0)
-        return;
-    if (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)
-        return;
-    /* Subresources (status, binding, eviction) carry no new GPU request. */
-    if (decide_string(request, "subResource") != NULL && *decide_string(request, "subResource"))
-        return;
-    if (!cJSON_IsObject(object) ||
-        !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(object, "spec"))) {
-        decide_error(out, "%s request has no pod object with a spec", op);
-        return;
-    }
     c.name_space = ns;
     c.tenant = policy_tenant_for_namespace(p, ns);
     out->mode = policy_mode_for(p, c.tenant);
     if (c.tenant != NULL)
         out->tenant = policy_tenant_name(c.tenant);
-    if (strcmp(op, "CREATE") == 0)
-        decide_pod(&c, object, true);
-    else
-        decide_pod_update(&c, object, cJSON_GetObjectItemCaseSensitive(request, "oldObject"));
+
+    if (*group == '\0' && strcmp(kname, "Pod") == 0) {
+        decide_pod_request(&c, op, request);
+        return;
+    }
+    if (*group == '\0' && strcmp(kname, "ResourceQuota") == 0) {
+        decide_quota(&c, op, request);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
+        if (strcmp(group, workloads[i].group) == 0 && strcmp(kname, workloads[i].kind) == 0) {
+            if (strcmp(op, "CREATE") == 0 || strcmp(op, "UPDATE") == 0)
+                decide_workload(&c, op, kname, workloads[i].cron, request);
+            return;
+        }
+    }
 }
 
 void

@@ -239,6 +239,150 @@ test_other_requests(void)
     cJSON_Delete(req);
 }
 
+/* Decides a whole request given as JSON. */
+static void
+decide_json(enum decide_endpoint ep, const char *json, struct decision *d)
+{
+    cJSON *req = test_json(json);
+
+    decide_request(policy, ep, req, d);
+    cJSON_Delete(req);
+}
+
+#define DEPLOYMENT(op, ns, tmpl, old)                                                              \
+    "{\"uid\":\"u\",\"kind\":{\"group\":\"apps\",\"version\":\"v1\",\"kind\":\"Deployment\"},"     \
+    "\"namespace\":\"" ns "\",\"operation\":\"" op                                                 \
+    "\",\"object\":{\"metadata\":{\"name\":\"train\"},"                                            \
+    "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{" tmpl "}}}},\"oldObject\":{\"spec\":"       \
+    "{\"replicas\":1,\"template\":{\"spec\":{" old "}}}}}"
+
+static void
+test_workloads(void)
+{
+    struct decision d;
+
+    /* A template is judged like a pod, named by its workload, and never patched. */
+    decide_json(DECIDE_VALIDATE, DEPLOYMENT("CREATE", "default", GPU("\"nvidia.com/gpu\":1"), ""),
+                &d);
+    CHECK(!d.allowed);
+    CHECK_INT(d.code, 403);
+    CHECK_STR(d.message, "Deployment \"train\": namespace \"default\" belongs to no GPU tenant: "
+                         "GPUs are not given here");
+    decision_clear(&d);
+    decide_json(DECIDE_MUTATE, DEPLOYMENT("CREATE", "ml", GPU("\"nvidia.com/gpu\":1"), ""), &d);
+    CHECK(d.allowed);
+    CHECK(d.patch == NULL);
+    decision_clear(&d);
+    /* ... but the missing mutation is no fault of a template. */
+    decide_json(DECIDE_VALIDATE, DEPLOYMENT("CREATE", "ml", GPU("\"nvidia.com/gpu\":1"), ""), &d);
+    CHECK(d.allowed);
+    CHECK(!d.violation);
+    decision_clear(&d);
+    decide_json(
+        DECIDE_VALIDATE,
+        DEPLOYMENT("UPDATE", "ml", GPU("\"nvidia.com/gpu\":9"), GPU("\"nvidia.com/gpu\":1")), &d);
+    CHECK(!d.allowed);
+    CHECK(d.message && strstr(d.message, "Deployment \"train\": pod asks for 9") != NULL);
+    decision_clear(&d);
+    /* Scaling a workload whose template would now be refused is still allowed. */
+    decide_json(
+        DECIDE_VALIDATE,
+        DEPLOYMENT("UPDATE", "ml", GPU("\"nvidia.com/gpu\":9"), GPU("\"nvidia.com/gpu\":9")), &d);
+    CHECK(d.allowed);
+    decision_clear(&d);
+    /* CronJobs keep their template one level deeper. */
+    decide_json(
+        DECIDE_VALIDATE,
+        "{\"uid\":\"u\",\"kind\":{\"group\":\"batch\",\"version\":\"v1\",\"kind\":"
+        "\"CronJob\"},\"namespace\":\"ml\",\"operation\":\"CREATE\",\"object\":{\"metadata\":"
+        "{\"name\":\"nightly\"},\"spec\":{\"jobTemplate\":{\"spec\":{\"template\":{\"spec\":{"
+        "\"containers\":[{\"name\":\"c\"}],\"tolerations\":[{\"key\":\"has-gpu\","
+        "\"operator\":\"Exists\"}]}}}}}}}",
+        &d);
+    CHECK(!d.allowed);
+    CHECK(d.message && strstr(d.message, "CronJob \"nightly\": pod requests no GPU") == d.message);
+    decision_clear(&d);
+}
+
+#define QUOTA(op, ns, user, hard, oldhard)                                                         \
+    "{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"ResourceQuota\"},"      \
+    "\"name\":\"gpus\",\"namespace\":\"" ns "\",\"operation\":\"" op "\",\"userInfo\":{"           \
+    "\"username\":\"" user "\",\"groups\":[\"system:authenticated\"]},\"object\":" hard            \
+    ",\"oldObject\":" oldhard "}"
+#define HARD(entries) "{\"spec\":{\"hard\":{" entries "}}}"
+
+static void
+expect_quota(const char *json, bool allowed, const char *want, size_t nwarnings)
+{
+    struct decision d;
+
+    decide_json(DECIDE_VALIDATE, json, &d);
+    CHECK_INT(d.allowed, allowed);
+    if (want != NULL) {
+        CHECK(d.message != NULL && strstr(d.message, want) != NULL);
+        if (d.message == NULL || strstr(d.message, want) == NULL)
+            fprintf(stderr, "message: %s\nwant: %s\n", d.message ? d.message : "(null)", want);
+    }
+    CHECK_INT(d.nwarnings, nwarnings);
+    decision_clear(&d);
+}
+
+static void
+test_quotas(void)
+{
+    expect_quota(QUOTA("CREATE", "ml", "bob", HARD("\"requests.nvidia.com/gpu\":\"3\""), "null"),
+                 true, NULL, 0);
+    expect_quota(QUOTA("CREATE", "ml", "bob", HARD("\"requests.nvidia.com/gpu\":\"4\""), "null"),
+                 false,
+                 "ResourceQuota \"gpus\" sets requests.nvidia.com/gpu to 4, above tenant "
+                 "\"research\"'s ceiling of 3",
+                 0);
+    expect_quota(
+        QUOTA("CREATE", "ml", "bob", HARD("\"requests.nvidia.com/mig-3g.40gb\":1"), "null"), false,
+        "ceiling of 0", 0);
+    /* Keys Kubernetes does not enforce are allowed, with a pointer to the one it does. */
+    expect_quota(QUOTA("CREATE", "ml", "bob",
+                       HARD("\"limits.nvidia.com/gpu\":\"99\",\"nvidia.com/gpu\":\"99\","
+                            "\"cpu\":\"99\""),
+                       "null"),
+                 true, NULL, 2);
+    expect_quota(
+        QUOTA("CREATE", "default", "bob", HARD("\"requests.nvidia.com/gpu\":\"1\""), "null"), false,
+        "namespace \"default\" belongs to no GPU tenant", 0);
+    expect_quota(
+        QUOTA("CREATE", "default", "bob", HARD("\"requests.nvidia.com/gpu\":\"0\""), "null"), true,
+        NULL, 0);
+    expect_quota(
+        QUOTA("CREATE", "kube-system", "bob", HARD("\"requests.nvidia.com/gpu\":\"9\""), "null"),
+        true, NULL, 0);
+    /* Lifting the ceiling: deleting the quota or dropping its GPU entry. */
+    expect_quota(QUOTA("DELETE", "ml", "bob", "null", HARD("\"requests.nvidia.com/gpu\":\"3\"")),
+                 false, "deleting ResourceQuota \"gpus\" would lift", 0);
+    expect_quota(QUOTA("DELETE", "ml", "bob", "null", HARD("\"requests.cpu\":\"3\"")), true, NULL,
+                 0);
+    expect_quota(QUOTA("UPDATE", "ml", "bob", HARD("\"requests.cpu\":\"3\""),
+                       HARD("\"requests.nvidia.com/gpu\":\"3\"")),
+                 false, "removes requests.nvidia.com/gpu", 0);
+    expect_quota(QUOTA("UPDATE", "ml", "bob", HARD("\"requests.nvidia.com/gpu\":\"2\""),
+                       HARD("\"requests.nvidia.com/gpu\":\"3\"")),
+                 true, NULL, 0);
+    expect_quota(QUOTA("CREATE", "ml", "bob", HARD("\"requests.nvidia.com/gpu\":\"1.5\""), "null"),
+                 false, "is not a whole number", 0);
+    /* Quota admins may do anything. */
+    {
+        struct decision d;
+        decide_json(
+            DECIDE_VALIDATE,
+            "{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":"
+            "\"ResourceQuota\"},\"name\":\"gpus\",\"namespace\":\"ml\",\"operation\":"
+            "\"DELETE\",\"userInfo\":{\"username\":\"root\",\"groups\":[\"system:masters\"]},"
+            "\"object\":null,\"oldObject\":" HARD("\"requests.nvidia.com/gpu\":\"3\"") "}",
+            &d);
+        CHECK(d.allowed);
+        decision_clear(&d);
+    }
+}
+
 int
 main(void)
 {
@@ -247,6 +391,8 @@ main(void)
     test_pods();
     test_modes();
     test_other_requests();
+    test_workloads();
+    test_quotas();
     policy_free(policy);
     return check_summary();
 }
