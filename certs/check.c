@@ -78,6 +78,8 @@ summary_format(X509 *cert, char *info, size_t info_size)
     /* A NULL start time means now; the check before this made sure the difference is positive. */
     if (ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(cert)) != 1)
         days = -1;
+    else if (seconds >= 12 * 60 * 60)
+        days++; /* to the nearest day, so a fresh 365-day certificate says 365 */
     BIO_printf(out, ", notAfter %s (%d day%s left)", when, days, days == 1 ? "" : "s");
     n = BIO_get_mem_data(out, &data);
     snprintf(info, info_size, "%.*s", (int)n, data);

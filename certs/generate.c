@@ -44,6 +44,7 @@ struct pending {
 /* Keys and certificates                                                                        */
 /* -------------------------------------------------------------------------------------------- */
 
+/* Returns a new private key of the given type, or NULL on an OpenSSL error. */
 static EVP_PKEY *
 key_generate(enum certs_key_type type)
 {
@@ -479,6 +480,14 @@ certs_generate(const struct certs_options *opts, char **ca_bundle, bool *ca_reus
     tls_key = xasprintf("%s/tls.key", opts->out_dir);
 
     reuse = !opts->new_ca && (file_exists(ca_crt) || file_exists(ca_key));
+    if (reuse && file_exists(ca_crt) != file_exists(ca_key)) {
+        certs_set_error(err, err_size, false,
+                        "%s has %s but not %s; restore it, or use --new-ca (and update the "
+                        "caBundle)",
+                        opts->out_dir, file_exists(ca_crt) ? "ca.crt" : "ca.key",
+                        file_exists(ca_crt) ? "ca.key" : "ca.crt");
+        goto out;
+    }
     if (reuse) {
         if (ca_load(ca_crt, ca_key, now, now + (time_t)opts->days * 86400, &ca, &ca_pkey, &ca_pem,
                     &ca_pem_len, err, err_size) != 0)
