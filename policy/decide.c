@@ -309,10 +309,9 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
                  "(allowed: %s)",
                  sa, c->tenant->name, list);
         decide_violation(c, why);
-    } else if (!placed) {
-        decide_violation(c, why);
-    } else if (decide_amounts(c, &amounts, why, sizeof(why)) < 0 ||
+    } else if (!placed || decide_amounts(c, &amounts, why, sizeof(why)) < 0 ||
                decide_product_pins(c, spec, &pl, why, sizeof(why)) < 0) {
+        /* why holds the first rule that failed; placement failures fill it first. */
         decide_violation(c, why);
     } else if (decide_string(spec, "nodeName") != NULL && *decide_string(spec, "nodeName")) {
         decide_violation(c, "spec.nodeName is set: it bypasses the scheduler and so the GPU "

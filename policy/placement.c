@@ -228,7 +228,8 @@ placement_for_pod(const struct policy *p, const struct policy_tenant *t,
             return -1;
         }
     }
-    qsort(pl.reqs, pl.count, sizeof(pl.reqs[0]), placement_compare);
+    if (pl.count > 1)
+        qsort(pl.reqs, pl.count, sizeof(pl.reqs[0]), placement_compare);
     *out = pl;
     return 0;
 }
