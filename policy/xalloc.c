@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "policy/arena.h"
+
 static void
 xalloc_die(size_t size)
 {
@@ -95,6 +97,7 @@ xasprintf(const char *fmt, ...)
 void
 xalloc_init_cjson(void)
 {
-    cJSON_Hooks hooks = {.malloc_fn = xmalloc, .free_fn = free};
+    /* Outside arena_begin and arena_end these are xmalloc and free. */
+    cJSON_Hooks hooks = {.malloc_fn = arena_cjson_malloc, .free_fn = arena_cjson_free};
     cJSON_InitHooks(&hooks);
 }

@@ -14,7 +14,7 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Returns a newly allocated string formatted like printf. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Routes cJSON's allocations through the wrappers above. */
+/* Routes cJSON's allocations through the wrappers above, or a thread's arena (policy/arena.h). */
 void xalloc_init_cjson(void);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "policy/arena.h"
 #include "policy/xalloc.h"
 
 #define REVIEW_API_VERSION "admission.k8s.io/v1"
@@ -116,7 +117,7 @@ review_response(const char *uid, const struct decision *d)
         cJSON_AddStringToObject(resp, "patchType", "JSONPatch");
         cJSON_AddStringToObject(resp, "patch", b64);
         free(b64);
-        free(json);
+        cJSON_free(json);
     }
     return root;
 }
@@ -128,6 +129,7 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     cJSON *root = NULL, *answer = NULL;
     const cJSON *request;
     const char *api, *kind, *uid;
+    char *json;
     struct decision d;
 
     memset(out, 0, sizeof(*out));
@@ -135,10 +137,12 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
         review_fail(out, "empty body: expected an AdmissionReview");
         return;
     }
+    /* Every JSON node of this review lives in the thread's arena until arena_end below. */
+    arena_begin();
     root = cJSON_ParseWithLength(body, len);
     if (root == NULL) {
         review_fail(out, "malformed JSON: expected an AdmissionReview");
-        return;
+        goto out;
     }
     api = review_string(root, "apiVersion");
     kind = review_string(root, "kind");
@@ -161,8 +165,9 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     answer = review_response(uid, &d);
     out->status = 200;
     out->json = true;
-    out->body = cJSON_PrintUnformatted(answer);
-    out->len = strlen(out->body);
+    json = cJSON_PrintUnformatted(answer);
+    out->len = strlen(json);
+    out->body = xstrndup(json, out->len); /* outlives the arena */
     review_copy(out->uid, sizeof(out->uid), uid);
     review_describe(out, request);
     review_copy(out->tenant, sizeof(out->tenant), d.tenant);
@@ -180,6 +185,7 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
 out:
     cJSON_Delete(answer);
     cJSON_Delete(root);
+    arena_end();
 }
 
 void
