@@ -409,7 +409,7 @@ log_review(const char *endpoint, const struct review_reply *r, unsigned long lon
     log_line_str(&l, "namespace", r->name_space);
     log_line_str(&l, "name", r->name);
     log_line_str(&l, "tenant", r->tenant);
-    log_line_str(&l, "verdict", verdict);
+    log_line_str(&l, "decision", verdict);
     if (r->reason != NULL) {
         log_line_str(&l, "reason", r->reason);
     } else if (!r->json && r->body != NULL) {
@@ -419,6 +419,6 @@ log_review(const char *endpoint, const struct review_reply *r, unsigned long lon
             len--;
         log_line_strn(&l, "reason", r->body, len);
     }
-    log_line_uint(&l, "us", usec);
+    log_line_uint(&l, "duration_us", usec);
     log_line_end(&l);
 }

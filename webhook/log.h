@@ -76,8 +76,9 @@ struct review_reply;
 
 /*
  * Logs one admission review as a line with its endpoint, HTTP status, uid, kind, namespace,
- * name, tenant, verdict, reason and the microseconds it took. Allowed reviews log at debug,
- * everything else (denied, warned, audited, error) at info.
+ * name, tenant, decision (the reply's verdict), reason and the microseconds it took
+ * (duration_us). Allowed reviews log at debug, everything else (denied, warned, audited,
+ * error) at info. Nothing of the reviewed object's content is written beyond its identity.
  */
 void log_review(const char *endpoint, const struct review_reply *r, unsigned long long usec);
 

@@ -23,19 +23,28 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The kernel's struct tcp_info: glibc's copy lacks tcpi_bytes_received. */
+#include <linux/tcp.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <microhttpd.h>
 
+#include "certs/certs.h"
 #include "policy/diag.h"
 #include "policy/policy.h"
 #include "policy/xalloc.h"
 #include "webhook/log.h"
+#include "webhook/metrics.h"
 #include "webhook/review.h"
+#include "webhook/tls.h"
+#include "webhook/watch.h"
 
 /* TLS 1.2 and 1.3 only: the kube-apiserver speaks both, and nothing older is safe. */
 #define SERVER_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -49,6 +58,19 @@
 
 /* A certificate chain or key file larger than this is surely not one. */
 #define SERVER_PEM_MAX ((size_t)1 << 20)
+
+/* Just past the policy loader's own limit (16 MiB), so that it is the one to refuse a file
+ * that is too large, with its message. */
+#define SERVER_POLICY_MAX (((size_t)16 << 20) + 1)
+
+/*
+ * Changed files are reloaded once their directory has been quiet this long: a writer's burst
+ * of events (truncate, write, write, close; or a ConfigMap's several renames) is one reload.
+ */
+#define SERVER_WATCH_DEBOUNCE_MS 150
+
+/* How often the main thread looks for requests that are taking too long to arrive. */
+#define SERVER_SWEEP_MS 1000
 
 /*
  * A connection keeps its body buffer for its next request up to this size, so the usual 5-70 KB
@@ -125,6 +147,7 @@ struct server_policy_ref {
 };
 
 struct server;
+struct server_conn;
 
 /*
  * One libmicrohttpd daemon and its thread. The counters come first and the padding last so
@@ -135,6 +158,13 @@ struct server_worker {
     atomic_uint in_flight;   /* requests between their first handler call and completion */
     struct server *server;
     struct MHD_Daemon *daemon;
+    struct metrics_shard *metrics; /* written by this worker's thread only */
+    /*
+     * The worker's open connections, for the sweep that closes requests which take too long.
+     * The lock is taken when a connection opens or closes and by the sweep, never per request.
+     */
+    pthread_mutex_t conns_lock;
+    struct server_conn *conns;
     char pad[64];
 };
 
@@ -146,6 +176,25 @@ struct server_worker {
  */
 struct server_conn {
     struct server_worker *worker;
+    struct server_conn *prev, *next; /* the worker's list, under its conns_lock */
+    int fd;
+    struct tls_creds *creds; /* what its TLS handshake presented; held until it closes */
+
+    /*
+     * When the request now arriving began (monotonic ms): the connection's opening for the
+     * first, the first handler call for later ones; 0 between requests. Written by the worker,
+     * read by the sweep, as is the count of requests completed.
+     */
+    atomic_llong request_since_ms;
+    atomic_uint requests_done;
+    /* The sweep's own notes, under conns_lock: bytes received when the connection was seen
+     * idle, and when more arrived (a next request trickling in). */
+    unsigned swept_done;
+    bool idle_known;
+    bool timed_out;
+    unsigned long long idle_bytes;
+    int64_t idle_arrival_ms;
+
     char *body;
     size_t cap;
     /* The request in progress. */
@@ -155,6 +204,12 @@ struct server_conn {
     enum server_canned refusal; /* CANNED_COUNT when none */
     bool over;                  /* the body went past the cap */
     struct timespec start;
+};
+
+/* What was last read from a watched file, so that an unchanged file is not loaded again. */
+struct server_seen {
+    bool valid;
+    unsigned char digest[32]; /* SHA-256 */
 };
 
 struct server {
@@ -172,9 +227,19 @@ struct server {
     pthread_mutex_t policy_lock;
     struct server_policy_ref *policy;
     unsigned long generation;
+    struct server_seen policy_seen;
 
-    char *cert_pem, *key_pem;
-    size_t cert_len, key_len;
+    /*
+     * The serving credentials, held the same way: each TLS handshake takes a reference for its
+     * connection, which keeps it until it closes, and a rotation swaps the pointer.
+     */
+    pthread_mutex_t tls_lock;
+    struct tls_creds *creds;
+    struct server_seen cert_seen, key_seen;
+
+    struct metrics *metrics;
+    struct watch *watch;
+    int watch_policy, watch_cert, watch_key; /* bits in watch_check's answer, or -1 */
 
     int listen_fd;
     char listen_host[INET6_ADDRSTRLEN + 2];
@@ -189,6 +254,7 @@ struct server {
     unsigned nworkers;
     atomic_bool serving; /* every daemon started */
     atomic_bool draining;
+    int64_t next_sweep_ms;
 
     struct MHD_Response *canned[CANNED_COUNT];
 };
@@ -202,11 +268,23 @@ server_config_init(struct server_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen = SERVER_DEFAULT_LISTEN;
+    cfg->metrics_listen = SERVER_DEFAULT_METRICS_LISTEN;
     cfg->max_body_bytes = SERVER_DEFAULT_MAX_BODY_BYTES;
     cfg->threads = 0;
-    cfg->max_connections = 1024;
-    cfg->idle_timeout_s = 30;
-    cfg->shutdown_grace_s = 10;
+    cfg->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
+    cfg->idle_timeout_s = SERVER_DEFAULT_IDLE_TIMEOUT_S;
+    cfg->request_timeout_s = SERVER_DEFAULT_REQUEST_TIMEOUT_S;
+    cfg->shutdown_grace_s = SERVER_DEFAULT_SHUTDOWN_GRACE_S;
+    cfg->watch = true;
+}
+
+static int64_t
+server_now_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 static uint64_t
@@ -345,97 +423,45 @@ server_policy_log_loaded(const struct server *s, const struct policy *p, unsigne
     log_line_end(&l);
 }
 
-/*
- * Loads the policy file before the server starts. On errors prints every diagnostic to stderr
- * as file:line:column: message and returns -1.
- */
-static int
-server_policy_load_initial(struct server *s)
-{
-    struct policy *p = NULL;
-    struct diags d;
-    unsigned long generation;
-    int ret = -1;
-
-    diags_init(&d);
-    if (policy_load_file(s->cfg->policy_path, &p, &d) < 0) {
-        diags_print(&d, stderr);
-        log_errorx("invalid policy %s (%zu error%s); not starting", s->cfg->policy_path, d.errors,
-                   d.errors == 1 ? "" : "s");
-        goto out;
-    }
-    server_diags_log(&d, LOG_LEVEL_WARN, "policy warning");
-    generation = server_policy_swap(s, p);
-    server_policy_log_loaded(s, p, generation, "policy loaded");
-    ret = 0;
-out:
-    diags_free(&d);
-    return ret;
-}
-
-/*
- * Loads the policy file again and swaps it in. An invalid file is logged with its diagnostics
- * and changes nothing: the last good policy stays in force.
- */
-static void
-server_policy_reload(struct server *s)
-{
-    struct policy *p = NULL;
-    struct diags d;
-    unsigned long generation;
-
-    diags_init(&d);
-    if (policy_load_file(s->cfg->policy_path, &p, &d) < 0) {
-        server_diags_log(&d, LOG_LEVEL_ERROR, "policy reload refused");
-        log_errorx("invalid policy %s; keeping generation %lu", s->cfg->policy_path, s->generation);
-        goto out;
-    }
-    server_diags_log(&d, LOG_LEVEL_WARN, "policy warning");
-    generation = server_policy_swap(s, p);
-    server_policy_log_loaded(s, p, generation, "policy reloaded");
-out:
-    diags_free(&d);
-}
-
 /* ------------------------------------------------------------------------------------------ */
-/* TLS material                                                                               */
+/* Reading watched files                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
 /*
- * Reads the whole file at path into a new NUL-terminated buffer (*out, owned by the caller) of
- * *len bytes. what names the file in error messages. Returns 0, or -1 after logging why.
+ * Reads the whole file at path, at most max bytes, into a new NUL-terminated buffer (*out,
+ * owned by the caller) of *len bytes. Returns 0, or -1 with the reason in err.
  */
 static int
-server_file_read(const char *path, const char *what, char **out, size_t *len)
+server_file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t err_size)
 {
-    char *buf = xmalloc(SERVER_PEM_MAX + 1);
-    size_t n = 0;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
     int fd, ret = -1;
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        log_error("cannot read %s %s", what, path);
+        snprintf(err, err_size, "%s", strerror(errno));
         goto out;
     }
     for (;;) {
-        ssize_t r = read(fd, buf + n, SERVER_PEM_MAX + 1 - n);
+        ssize_t r;
+        /* Room for a good piece and the NUL; past max the loop ends below. */
+        if (cap - n < 4097)
+            xgrow(&buf, &cap, n + 65536, 1);
+        r = read(fd, buf + n, cap - 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            log_error("cannot read %s %s", what, path);
+            snprintf(err, err_size, "%s", strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         n += (size_t)r;
-        if (n > SERVER_PEM_MAX) {
-            log_errorx("cannot read %s %s: larger than %zu bytes", what, path, SERVER_PEM_MAX);
+        if (n > max) {
+            snprintf(err, err_size, "larger than %zu bytes", max);
             goto out;
         }
-    }
-    if (n == 0) {
-        log_errorx("cannot read %s %s: the file is empty", what, path);
-        goto out;
     }
     buf[n] = '\0';
     *out = buf;
@@ -449,99 +475,325 @@ out:
     return ret;
 }
 
+/* Records data as what was last read of a file; returns true when it differs from before. */
+static bool
+server_seen_changed(struct server_seen *seen, const char *data, size_t len)
+{
+    unsigned char digest[sizeof(seen->digest)];
+    bool changed;
+
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, digest) < 0) {
+        seen->valid = false;
+        return true;
+    }
+    changed = !seen->valid || memcmp(digest, seen->digest, sizeof(digest)) != 0;
+    memcpy(seen->digest, digest, sizeof(digest));
+    seen->valid = true;
+    return changed;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading and reloading the policy                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+static void
+server_policy_publish(struct server *s, const struct policy *p, unsigned long generation)
+{
+    metrics_set_policy(s->metrics, generation, policy_digest(p), policy_tenant_count(p));
+}
+
 /*
- * Parses the certificate chain and the key, and checks that the key belongs to the first
- * certificate, so that every way a pair can be wrong gets its own clear message before
- * libmicrohttpd (which would only say that TLS setup failed) sees them. Returns 0 or -1.
+ * Loads the policy file before the server starts. On errors prints every diagnostic to stderr
+ * as file:line:column: message and returns -1.
  */
 static int
-server_tls_check(const struct server *s)
+server_policy_load_initial(struct server *s)
 {
-    const struct server_config *cfg = s->cfg;
-    gnutls_datum_t cert = {(unsigned char *)s->cert_pem, (unsigned)s->cert_len};
-    gnutls_datum_t key = {(unsigned char *)s->key_pem, (unsigned)s->key_len};
-    gnutls_x509_crt_t *crts = NULL;
-    unsigned ncrts = 0;
-    gnutls_x509_privkey_t pk = NULL;
-    gnutls_certificate_credentials_t cred = NULL;
-    char expires[32];
-    struct log_line l;
-    time_t not_after;
-    int rc, ret = -1;
+    const char *path = s->cfg->policy_path;
+    struct policy *p = NULL;
+    struct diags d;
+    unsigned long generation;
+    char *data = NULL, err[256];
+    size_t len;
+    int ret = -1;
 
-    rc = gnutls_x509_crt_list_import2(&crts, &ncrts, &cert, GNUTLS_X509_FMT_PEM, 0);
-    if (rc < 0 || ncrts == 0) {
-        log_errorx("TLS certificate %s: no PEM certificate in it (%s)", cfg->cert_path,
-                   rc < 0 ? gnutls_strerror(rc) : "empty");
+    diags_init(&d);
+    if (server_file_read(path, SERVER_POLICY_MAX, &data, &len, err, sizeof(err)) < 0) {
+        log_errorx("cannot read policy %s: %s; not starting", path, err);
         goto out;
     }
-    if (gnutls_x509_privkey_init(&pk) < 0) {
-        log_errorx("cannot initialise GnuTLS");
+    (void)server_seen_changed(&s->policy_seen, data, len);
+    if (policy_load_buffer(path, data, len, &p, &d) < 0) {
+        diags_print(&d, stderr);
+        log_errorx("invalid policy %s (%zu error%s); not starting", path, d.errors,
+                   d.errors == 1 ? "" : "s");
         goto out;
     }
-    rc = gnutls_x509_privkey_import2(pk, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
-    if (rc < 0) {
-        log_errorx("TLS key %s: no usable unencrypted PEM private key in it (%s)", cfg->key_path,
-                   gnutls_strerror(rc));
-        goto out;
-    }
-    if (gnutls_certificate_allocate_credentials(&cred) < 0) {
-        log_errorx("cannot initialise GnuTLS");
-        goto out;
-    }
-    rc = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
-    if (rc == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
-        log_errorx("TLS key %s does not match certificate %s", cfg->key_path, cfg->cert_path);
-        goto out;
-    }
-    if (rc < 0) {
-        log_errorx("cannot use TLS certificate %s with key %s: %s", cfg->cert_path, cfg->key_path,
-                   gnutls_strerror(rc));
-        goto out;
-    }
-    not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
-    server_time_format(not_after, expires, sizeof(expires));
-    /* The serve command refuses an expired certificate before calling server_run (the certs
-     * tool's check, which also logs the names and expiry); here one is only worth a warning. */
-    log_line_begin(&l, not_after < time(NULL) ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG,
-                   not_after < time(NULL) ? "TLS certificate has expired"
-                                          : "TLS certificate loaded");
-    log_line_str(&l, "cert", cfg->cert_path);
-    log_line_uint(&l, "chain", ncrts);
-    log_line_str(
-        &l, "key",
-        gnutls_pk_get_name((gnutls_pk_algorithm_t)gnutls_x509_privkey_get_pk_algorithm(pk)));
-    log_line_str(&l, "expires", expires);
-    log_line_end(&l);
+    server_diags_log(&d, LOG_LEVEL_WARN, "policy warning");
+    generation = server_policy_swap(s, p);
+    server_policy_log_loaded(s, p, generation, "policy loaded");
+    server_policy_publish(s, p, generation);
     ret = 0;
 out:
-    if (cred != NULL)
-        gnutls_certificate_free_credentials(cred);
-    if (pk != NULL)
-        gnutls_x509_privkey_deinit(pk);
-    for (unsigned i = 0; i < ncrts; i++)
-        gnutls_x509_crt_deinit(crts[i]);
-    gnutls_free(crts);
+    free(data);
+    diags_free(&d);
     return ret;
 }
 
-static int
-server_tls_load(struct server *s)
+/*
+ * Reads the policy file again and, when it changed (or force is set, for SIGHUP), loads it and
+ * swaps it in. Runs on the main thread, never on a request's. An unreadable or invalid file is
+ * logged with its diagnostics (file:line:column: message), counted, and changes nothing: the
+ * last good policy stays in force.
+ */
+static void
+server_policy_reload(struct server *s, bool force)
 {
-    if (server_file_read(s->cfg->cert_path, "TLS certificate", &s->cert_pem, &s->cert_len) < 0 ||
-        server_file_read(s->cfg->key_path, "TLS key", &s->key_pem, &s->key_len) < 0)
-        return -1;
-    return server_tls_check(s);
+    const char *path = s->cfg->policy_path;
+    struct policy *p = NULL;
+    struct diags d;
+    unsigned long generation;
+    char *data = NULL, err[256];
+    size_t len;
+
+    diags_init(&d);
+    if (server_file_read(path, SERVER_POLICY_MAX, &data, &len, err, sizeof(err)) < 0) {
+        /* Said once per disappearance, not at every rescan while the file stays away. */
+        if (s->policy_seen.valid || force) {
+            log_errorx("cannot read policy %s: %s; keeping generation %lu", path, err,
+                       s->generation);
+            metrics_count_policy_reload(s->metrics, METRICS_RESULT_FAILURE);
+        }
+        s->policy_seen.valid = false;
+        goto out;
+    }
+    if (!server_seen_changed(&s->policy_seen, data, len) && !force)
+        goto out;
+    if (policy_load_buffer(path, data, len, &p, &d) < 0) {
+        server_diags_log(&d, LOG_LEVEL_ERROR, "policy reload refused");
+        log_errorx("invalid policy %s (%zu error%s); keeping generation %lu", path, d.errors,
+                   d.errors == 1 ? "" : "s", s->generation);
+        metrics_count_policy_reload(s->metrics, METRICS_RESULT_FAILURE);
+        goto out;
+    }
+    server_diags_log(&d, LOG_LEVEL_WARN, "policy warning");
+    generation = server_policy_swap(s, p);
+    server_policy_log_loaded(s, p, generation, "policy reloaded");
+    server_policy_publish(s, p, generation);
+    metrics_count_policy_reload(s->metrics, METRICS_RESULT_SUCCESS);
+out:
+    free(data);
+    diags_free(&d);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading and rotating the certificate                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Returns a reference to the credentials in force, for one connection's handshake. */
+static struct tls_creds *
+server_tls_acquire(struct server *s)
+{
+    struct tls_creds *c;
+
+    pthread_mutex_lock(&s->tls_lock);
+    c = tls_creds_ref(s->creds);
+    pthread_mutex_unlock(&s->tls_lock);
+    return c;
+}
+
+/* Makes c the credentials of every handshake from now on, taking ownership of it; the old ones
+ * go when the last connection that used them closes. */
+static void
+server_tls_swap(struct server *s, struct tls_creds *c)
+{
+    struct tls_creds *old;
+
+    pthread_mutex_lock(&s->tls_lock);
+    old = s->creds;
+    s->creds = c;
+    pthread_mutex_unlock(&s->tls_lock);
+    tls_creds_unref(old);
+    if (c != NULL)
+        metrics_set_cert(s->metrics, tls_creds_not_after(c));
 }
 
 static void
-server_tls_free(struct server *s)
+server_tls_log(const struct tls_creds *c, enum log_level level, const char *msg,
+               const char *summary)
 {
-    if (s->key_pem != NULL)
-        explicit_bzero(s->key_pem, s->key_len);
-    free(s->key_pem);
-    free(s->cert_pem);
-    s->key_pem = s->cert_pem = NULL;
+    struct log_line l;
+    char expires[32];
+
+    server_time_format((time_t)tls_creds_not_after(c), expires, sizeof(expires));
+    log_line_begin(&l, level, msg);
+    log_line_str(&l, "serial", tls_creds_serial(c));
+    log_line_uint(&l, "chain", tls_creds_chain_length(c));
+    log_line_str(&l, "key", tls_creds_key_type(c));
+    log_line_str(&l, "expires", expires);
+    if (summary != NULL)
+        log_line_str(&l, "certificate", summary);
+    log_line_end(&l);
+}
+
+/*
+ * Reads the certificate and key files into new buffers (*cert and *key, owned by the caller,
+ * who wipes the key with server_pem_free). Returns 0, or -1 with the reason in err.
+ */
+static int
+server_tls_read(const struct server *s, char **cert, size_t *cert_len, char **key, size_t *key_len,
+                char *err, size_t err_size)
+{
+    const struct server_config *cfg = s->cfg;
+    char *c = NULL, *k = NULL, why[256];
+    size_t clen = 0, klen = 0;
+    int ret = -1;
+
+    if (server_file_read(cfg->cert_path, SERVER_PEM_MAX, &c, &clen, why, sizeof(why)) < 0) {
+        snprintf(err, err_size, "cannot read TLS certificate %s: %s", cfg->cert_path, why);
+        goto out;
+    }
+    if (server_file_read(cfg->key_path, SERVER_PEM_MAX, &k, &klen, why, sizeof(why)) < 0) {
+        snprintf(err, err_size, "cannot read TLS key %s: %s", cfg->key_path, why);
+        goto out;
+    }
+    *cert = c;
+    *cert_len = clen;
+    *key = k;
+    *key_len = klen;
+    c = k = NULL;
+    ret = 0;
+out:
+    free(c);
+    return ret;
+}
+
+static void
+server_pem_free(char *pem, size_t len)
+{
+    if (pem != NULL)
+        explicit_bzero(pem, len);
+    free(pem);
+}
+
+/* Loads the certificate and key before the server starts. Returns 0, or -1 after logging. */
+static int
+server_tls_load_initial(struct server *s)
+{
+    struct tls_creds *c = NULL;
+    char *cert = NULL, *key = NULL, err[512];
+    size_t cert_len = 0, key_len = 0;
+    int ret = -1;
+
+    if (server_tls_read(s, &cert, &cert_len, &key, &key_len, err, sizeof(err)) < 0 ||
+        tls_creds_new(cert, cert_len, key, key_len, s->cfg->cert_path, s->cfg->key_path, &c, err,
+                      sizeof(err)) < 0) {
+        log_errorx("%s", err);
+        goto out;
+    }
+    (void)server_seen_changed(&s->cert_seen, cert, cert_len);
+    (void)server_seen_changed(&s->key_seen, key, key_len);
+    server_tls_swap(s, c);
+    server_tls_log(c, LOG_LEVEL_DEBUG, "TLS certificate loaded", NULL);
+    ret = 0;
+out:
+    server_pem_free(cert, cert_len);
+    server_pem_free(key, key_len);
+    return ret;
+}
+
+/*
+ * Reads the certificate and key again and, when either changed (or force is set), checks the
+ * new pair and makes it the one new handshakes present. Connections already open keep theirs.
+ * A pair that cannot be read, does not match or is not valid now is logged, counted and
+ * refused: the certificate in force stays.
+ */
+static void
+server_tls_reload(struct server *s, bool force)
+{
+    const struct server_config *cfg = s->cfg;
+    struct tls_creds *c = NULL;
+    char *cert = NULL, *key = NULL, *cert2 = NULL, *key2 = NULL;
+    size_t cert_len = 0, key_len = 0, cert2_len = 0, key2_len = 0;
+    char err[512], info[512];
+    bool changed;
+
+    if (server_tls_read(s, &cert, &cert_len, &key, &key_len, err, sizeof(err)) < 0) {
+        if (s->cert_seen.valid || force) {
+            log_errorx("TLS certificate reload refused: %s; keeping serial %s", err,
+                       tls_creds_serial(s->creds));
+            metrics_count_cert_reload(s->metrics, METRICS_RESULT_FAILURE);
+        }
+        s->cert_seen.valid = false;
+        goto out;
+    }
+    /* Both digests are recorded, whatever the first says. */
+    changed = server_seen_changed(&s->cert_seen, cert, cert_len);
+    changed = server_seen_changed(&s->key_seen, key, key_len) || changed;
+    if (!changed && !force)
+        goto out;
+    /* The certs tool's check reads the files itself, with OpenSSL, for the same messages as at
+     * start. Should they change under it (a writer between the certificate and the key), the
+     * result says nothing about what was read here: forget it, and let the next event decide. */
+    if (certs_check_serving(cfg->cert_path, cfg->key_path, err, sizeof(err), info, sizeof(info)) !=
+        0) {
+        if (server_tls_read(s, &cert2, &cert2_len, &key2, &key2_len, info, sizeof(info)) == 0 &&
+            cert2_len == cert_len && key2_len == key_len && memcmp(cert2, cert, cert_len) == 0 &&
+            memcmp(key2, key, key_len) == 0) {
+            log_errorx("TLS certificate reload refused: %s; keeping serial %s", err,
+                       tls_creds_serial(s->creds));
+            metrics_count_cert_reload(s->metrics, METRICS_RESULT_FAILURE);
+        } else {
+            s->cert_seen.valid = s->key_seen.valid = false;
+        }
+        goto out;
+    }
+    if (tls_creds_new(cert, cert_len, key, key_len, cfg->cert_path, cfg->key_path, &c, err,
+                      sizeof(err)) < 0) {
+        log_errorx("TLS certificate reload refused: %s; keeping serial %s", err,
+                   tls_creds_serial(s->creds));
+        metrics_count_cert_reload(s->metrics, METRICS_RESULT_FAILURE);
+        goto out;
+    }
+    server_tls_swap(s, c);
+    server_tls_log(c, LOG_LEVEL_INFO, "TLS certificate reloaded", info);
+    metrics_count_cert_reload(s->metrics, METRICS_RESULT_SUCCESS);
+out:
+    server_pem_free(cert, cert_len);
+    server_pem_free(key, key_len);
+    server_pem_free(cert2, cert2_len);
+    server_pem_free(key2, key2_len);
+}
+
+/*
+ * GnuTLS asks this for the certificate to present, once per handshake. The connection keeps a
+ * reference to what it presented until it closes, so a rotation during a handshake (or a
+ * renegotiation) never frees what GnuTLS still points to.
+ */
+static int
+server_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+                    const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                    gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *privkey)
+{
+    /* libmicrohttpd keeps its connection as the session's pointer. */
+    struct MHD_Connection *connection = gnutls_session_get_ptr(session);
+    const union MHD_ConnectionInfo *info;
+    struct server_conn *c;
+
+    (void)req_ca_rdn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    if (connection == NULL)
+        return -1;
+    info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    c = info != NULL ? info->socket_context : NULL;
+    if (c == NULL)
+        return -1;
+    tls_creds_unref(c->creds);
+    c->creds = server_tls_acquire(c->worker->server);
+    tls_creds_use(c->creds, pcert, pcert_length, privkey);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -609,15 +861,17 @@ out:
 }
 
 /*
- * Opens the one listening socket. The acceptor thread hands its connections out to the
+ * Opens a listening socket on spec and stores it in *fd_out, with the address it got (the
+ * host in brackets for IPv6) in host and *port. Returns 0, or -1 after logging why.
+ *
+ * The admission port has one socket, whose connections the acceptor thread hands out to the
  * workers, least loaded first: SO_REUSEPORT with a socket per worker would let the kernel
  * hash a few long-lived apiserver connections onto the same thread, and would let a second
  * instance run by the same user bind the same port silently instead of failing.
  */
 static int
-server_listen_open(struct server *s)
+server_listen_open(const char *spec, int *fd_out, char *host, size_t host_size, unsigned *port)
 {
-    const char *spec = s->cfg->listen;
     struct sockaddr_storage ss;
     socklen_t len;
     int one = 1, fd = -1, ret = -1;
@@ -657,14 +911,14 @@ server_listen_open(struct server *s)
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
         char addr[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof(addr));
-        snprintf(s->listen_host, sizeof(s->listen_host), "[%s]", addr);
-        s->port = ntohs(a->sin6_port);
+        snprintf(host, host_size, "[%s]", addr);
+        *port = ntohs(a->sin6_port);
     } else {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, s->listen_host, sizeof(s->listen_host));
-        s->port = ntohs(a->sin_port);
+        inet_ntop(AF_INET, &a->sin_addr, host, (socklen_t)host_size);
+        *port = ntohs(a->sin_port);
     }
-    s->listen_fd = fd;
+    *fd_out = fd;
     fd = -1;
     ret = 0;
 out:
@@ -724,14 +978,35 @@ server_content_length(struct MHD_Connection *connection, uint64_t *out)
     return true;
 }
 
-/* Answers with a canned response and logs the refusal when it is one. */
+/* Returns the metrics endpoint of an admission route; the others have none. */
+static bool
+server_route_endpoint(enum server_route route, enum metrics_endpoint *ep)
+{
+    if (route == ROUTE_MUTATE)
+        *ep = METRICS_ENDPOINT_MUTATE;
+    else if (route == ROUTE_VALIDATE)
+        *ep = METRICS_ENDPOINT_VALIDATE;
+    else
+        return false;
+    return true;
+}
+
+/* Answers with a canned response, counts it, and logs the refusal when it is one. */
 static enum MHD_Result
 server_reply_canned(struct server_conn *c, struct MHD_Connection *connection,
                     enum server_canned which, const char *method, const char *url)
 {
     const struct server_canned_spec *spec = &server_canned_specs[which];
     struct server *s = c->worker->server;
+    enum metrics_endpoint ep;
 
+    if (spec->status >= 400) {
+        metrics_count_http_error(c->worker->metrics, spec->status);
+        /* A refused admission request is still an answer the apiserver waited for. */
+        if (server_route_endpoint(c->route, &ep))
+            metrics_count_review(c->worker->metrics, ep, METRICS_DECISION_ERROR,
+                                 server_elapsed_us(&c->start));
+    }
     if (spec->status != 200 && log_enabled(spec->level)) {
         struct log_line l;
         const char *body = spec->body;
@@ -758,8 +1033,10 @@ server_reply_review(struct server_conn *c, struct MHD_Connection *connection, co
     struct server_policy_ref *ref;
     struct review_reply reply;
     struct MHD_Response *resp;
+    enum metrics_endpoint ep;
     enum MHD_Result ret;
     unsigned status;
+    uint64_t usec;
 
     /*
      * The policy is used only inside review_handle, which runs to completion on this thread,
@@ -790,7 +1067,14 @@ server_reply_review(struct server_conn *c, struct MHD_Connection *connection, co
     status = reply.status >= 100 && reply.status <= 599 ? reply.status : 500;
     ret = MHD_queue_response(connection, status, resp);
     MHD_destroy_response(resp);
-    log_review(server_routes[c->route].name, &reply, server_elapsed_us(&c->start));
+    usec = server_elapsed_us(&c->start);
+    if (server_route_endpoint(c->route, &ep))
+        metrics_count_review(
+            c->worker->metrics, ep,
+            status == 200 ? metrics_decision_parse(reply.verdict) : METRICS_DECISION_ERROR, usec);
+    if (status >= 400)
+        metrics_count_http_error(c->worker->metrics, status);
+    log_review(server_routes[c->route].name, &reply, usec);
     review_reply_clear(&reply);
     return ret;
 }
@@ -818,6 +1102,12 @@ server_request_start(struct server_worker *w, struct MHD_Connection *connection,
     *req_cls = c;
     atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
     clock_gettime(CLOCK_MONOTONIC, &c->start);
+    /* A connection's first request began when it opened; a later one began no later than now
+     * (the sweep may have seen its first bytes earlier). */
+    if (atomic_load_explicit(&c->request_since_ms, memory_order_relaxed) == 0)
+        atomic_store_explicit(&c->request_since_ms,
+                              (int64_t)c->start.tv_sec * 1000 + c->start.tv_nsec / 1000000,
+                              memory_order_relaxed);
     c->len = 0;
     c->seen = 0;
     c->over = false;
@@ -961,6 +1251,9 @@ server_request_done(void *cls, struct MHD_Connection *connection, void **req_cls
         return;
     *req_cls = NULL;
     atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
+    /* Waiting for the next request now: idle time is the idle timeout's business. */
+    atomic_store_explicit(&c->request_since_ms, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->requests_done, 1, memory_order_release);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_debug("request on %s ended early (libmicrohttpd reason %d)",
                   c->route == ROUTE_NONE ? "an unknown path" : server_routes[c->route].path,
@@ -972,23 +1265,46 @@ server_request_done(void *cls, struct MHD_Connection *connection, void **req_cls
     }
 }
 
-/* Called when a connection starts and when it closes. */
+/*
+ * Called when a connection starts and when it closes, on the worker's thread. libmicrohttpd
+ * reports the close after its TLS session is gone and before it closes the socket, so the
+ * sweep, which holds conns_lock, only ever shuts down a descriptor that is still this one.
+ */
 static void
 server_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
                          enum MHD_ConnectionNotificationCode toe)
 {
     struct server_worker *w = cls;
+    const union MHD_ConnectionInfo *info;
     struct server_conn *c;
 
-    (void)connection;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         c = xcalloc(1, sizeof(*c));
         c->worker = w;
+        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c->fd = info != NULL ? info->connect_fd : -1;
+        atomic_init(&c->request_since_ms, server_now_ms());
+        atomic_init(&c->requests_done, 0);
+        pthread_mutex_lock(&w->conns_lock);
+        c->next = w->conns;
+        if (w->conns != NULL)
+            w->conns->prev = c;
+        w->conns = c;
+        pthread_mutex_unlock(&w->conns_lock);
         *socket_context = c;
         return;
     }
     c = *socket_context;
     if (c != NULL) {
+        pthread_mutex_lock(&w->conns_lock);
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            w->conns = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&w->conns_lock);
+        tls_creds_unref(c->creds);
         free(c->body);
         free(c);
         *socket_context = NULL;
@@ -1078,25 +1394,20 @@ server_workers_start(struct server *s)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                      MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
 
-    s->nworkers = cfg->threads != 0 ? cfg->threads : server_cpu_count();
-    if (s->nworkers > SERVER_MAX_THREADS)
-        s->nworkers = SERVER_MAX_THREADS;
-    s->workers = xcalloc(s->nworkers, sizeof(*s->workers));
     for (unsigned i = 0; i < s->nworkers; i++) {
         struct server_worker *w = &s->workers[i];
-        atomic_init(&w->connections, 0);
-        atomic_init(&w->in_flight, 0);
-        w->server = s;
         /*
          * The acceptor enforces the connection limit over all workers. Each daemon's own
          * limit is twice that, because a daemon counts a connection until slightly after it
          * reports it closed, and must never refuse what the acceptor counted as handed over.
+         * The certificate comes from server_tls_retrieve at each handshake, so that a rotated
+         * one is presented without restarting the daemons.
          */
         w->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, server_handle, w, MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, s,
-            MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
-            MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT,
-            cfg->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 2 * cfg->max_connections,
+            MHD_OPTION_HTTPS_CERT_CALLBACK, server_tls_retrieve, MHD_OPTION_HTTPS_PRIORITIES,
+            SERVER_TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+            MHD_OPTION_CONNECTION_LIMIT, 2 * cfg->max_connections,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, SERVER_CONNECTION_MEMORY,
             MHD_OPTION_NOTIFY_CONNECTION, server_connection_notify, w, MHD_OPTION_NOTIFY_COMPLETED,
             server_request_done, w, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
@@ -1175,6 +1486,7 @@ server_accept_ready(struct server *s)
         w = server_worker_pick(s);
         if (w == NULL) {
             close(fd);
+            metrics_count_close(s->metrics, METRICS_CLOSE_LIMIT);
             if (server_accept_may_warn(s))
                 log_warnx("refusing connections: %u are open, the limit", s->cfg->max_connections);
             continue;
@@ -1252,6 +1564,107 @@ server_acceptor_stop(struct server *s)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Requests that take too long to arrive                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * libmicrohttpd 0.9.75 has only an idle timeout, which every byte received resets: a client
+ * that trickles a byte every few seconds (a slowloris) would hold its connection forever. So
+ * the main thread sweeps every connection once a second and shuts down those whose request has
+ * been arriving for longer than --request-timeout: from the connection's opening for its first
+ * request (TLS handshake included), and for a later request on a kept-alive connection from
+ * the first sign of it. That sign is the kernel's count of bytes received on the socket moving
+ * while no request is in progress; a connection that merely stays idle moves nothing and is left
+ * to the idle timeout, as the apiserver's pooled connections should be. shutdown(2) makes the
+ * worker see the connection end and close it the usual way, on its own thread.
+ */
+
+/* Reads the kernel's count of bytes received on a TCP socket into *out. Returns false when it
+ * cannot tell (not TCP, or a kernel without the field). */
+static bool
+server_tcp_bytes_received(int fd, unsigned long long *out)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+
+    memset(&info, 0, sizeof(info));
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
+        return false;
+    *out = info.tcpi_bytes_received;
+    return true;
+}
+
+/* Returns true when c's current request has taken longer than limit_ms to arrive. Called with
+ * the worker's conns_lock held. */
+static bool
+server_conn_overdue(struct server_conn *c, int64_t now, int64_t limit_ms)
+{
+    int64_t since = atomic_load_explicit(&c->request_since_ms, memory_order_relaxed);
+    unsigned done = atomic_load_explicit(&c->requests_done, memory_order_acquire);
+    unsigned long long bytes;
+
+    if (done != c->swept_done) {
+        /* A request completed since the last sweep: a new wait began. */
+        c->swept_done = done;
+        c->idle_known = false;
+        c->idle_arrival_ms = 0;
+    }
+    if (since == 0) {
+        if (!server_tcp_bytes_received(c->fd, &bytes))
+            return false;
+        if (!c->idle_known) {
+            c->idle_bytes = bytes;
+            c->idle_known = true;
+        } else if (c->idle_arrival_ms == 0 && bytes != c->idle_bytes) {
+            c->idle_arrival_ms = now;
+        }
+        since = c->idle_arrival_ms;
+    } else if (c->idle_arrival_ms != 0 && c->idle_arrival_ms < since) {
+        since = c->idle_arrival_ms;
+    }
+    return since != 0 && now - since > limit_ms;
+}
+
+/* Shuts down every connection whose request is overdue. */
+static void
+server_sweep(struct server *s)
+{
+    int64_t now = server_now_ms(), limit_ms = (int64_t)s->cfg->request_timeout_s * 1000;
+    unsigned closed = 0;
+
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        struct server_worker *w = &s->workers[i];
+        pthread_mutex_lock(&w->conns_lock);
+        for (struct server_conn *c = w->conns; c != NULL; c = c->next) {
+            if (c->timed_out || !server_conn_overdue(c, now, limit_ms))
+                continue;
+            c->timed_out = true;
+            (void)shutdown(c->fd, SHUT_RDWR);
+            metrics_count_close(s->metrics, METRICS_CLOSE_REQUEST_TIMEOUT);
+            closed++;
+        }
+        pthread_mutex_unlock(&w->conns_lock);
+    }
+    if (closed > 0)
+        log_info("closed %u connection%s whose request took longer than %u s to arrive", closed,
+                 closed == 1 ? "" : "s", s->cfg->request_timeout_s);
+}
+
+/* Sweeps when a sweep is due; returns the milliseconds until the next one. */
+static int
+server_sweep_maybe(struct server *s)
+{
+    int64_t now = server_now_ms();
+
+    if (now >= s->next_sweep_ms) {
+        server_sweep(s);
+        s->next_sweep_ms = now + SERVER_SWEEP_MS;
+    }
+    return (int)(s->next_sweep_ms - now);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Running and stopping                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1263,6 +1676,13 @@ server_counts(const struct server *s, unsigned *connections, unsigned *in_flight
         *connections += atomic_load_explicit(&s->workers[i].connections, memory_order_relaxed);
         *in_flight += atomic_load_explicit(&s->workers[i].in_flight, memory_order_relaxed);
     }
+}
+
+/* The gauges of /metrics that the workers keep. */
+static void
+server_gauges(void *ctx, struct metrics_gauges *out)
+{
+    server_counts(ctx, &out->connections, &out->in_flight);
 }
 
 /*
@@ -1292,6 +1712,8 @@ server_drain(struct server *s, const sigset_t *sigs)
                       in_flight == 1 ? "" : "s");
             break;
         }
+        /* A slow client must not hold the shutdown for the whole grace period either. */
+        (void)server_sweep_maybe(s);
         sig = sigtimedwait(sigs, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT) {
             log_warnx("second signal: stopping now with %u request%s in flight", in_flight,
@@ -1302,22 +1724,125 @@ server_drain(struct server *s, const sigset_t *sigs)
     }
 }
 
-/* Waits in the main thread for signals: SIGHUP reloads, SIGTERM and SIGINT drain and return. */
+/* Starts following the policy, certificate and key files for changes. */
+static void
+server_watch_start(struct server *s)
+{
+    const struct server_config *cfg = s->cfg;
+
+    s->watch_policy = s->watch_cert = s->watch_key = -1;
+    if (!cfg->watch)
+        return;
+    s->watch = watch_new(SERVER_WATCH_DEBOUNCE_MS);
+    s->watch_policy = watch_add(s->watch, cfg->policy_path);
+    s->watch_cert = watch_add(s->watch, cfg->cert_path);
+    s->watch_key = watch_add(s->watch, cfg->key_path);
+}
+
+static bool
+server_watch_due(uint32_t due, int bit)
+{
+    return bit >= 0 && (due & (1u << bit)) != 0;
+}
+
+/* Reads and acts on one signal from the signalfd. Returns true for SIGTERM and SIGINT. */
+static bool
+server_signal(struct server *s, int sigfd)
+{
+    struct signalfd_siginfo si;
+    ssize_t n = read(sigfd, &si, sizeof(si));
+
+    if (n != (ssize_t)sizeof(si))
+        return false;
+    if (si.ssi_signo == SIGHUP) {
+        log_info("received SIGHUP: reloading the policy and the certificate");
+        server_policy_reload(s, true);
+        server_tls_reload(s, true);
+        return false;
+    }
+    log_info("received %s: shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    return true;
+}
+
+/*
+ * The main thread's loop, off every request's path: signals (SIGHUP reloads, SIGTERM and
+ * SIGINT drain and return), changed files (reloaded), and the sweep of slow requests.
+ */
 static void
 server_wait(struct server *s, const sigset_t *sigs)
 {
+    int sigfd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    if (sigfd < 0)
+        fatal("cannot create a signalfd");
+    s->next_sweep_ms = server_now_ms() + SERVER_SWEEP_MS;
     for (;;) {
-        int sig;
-        if (sigwait(sigs, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            server_policy_reload(s);
-            continue;
+        struct pollfd pfd[2] = {{sigfd, POLLIN, 0}, {-1, POLLIN, 0}};
+        int timeout = server_sweep_maybe(s);
+
+        if (s->watch != NULL) {
+            int wt = watch_timeout(s->watch);
+            pfd[1].fd = watch_fd(s->watch);
+            if (wt < timeout)
+                timeout = wt;
         }
-        log_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        server_drain(s, sigs);
-        return;
+        if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+            fatal("poll");
+        if ((pfd[0].revents & POLLIN) && server_signal(s, sigfd))
+            break;
+        if (s->watch != NULL) {
+            uint32_t due = watch_check(s->watch);
+            if (server_watch_due(due, s->watch_policy))
+                server_policy_reload(s, false);
+            if (server_watch_due(due, s->watch_cert) || server_watch_due(due, s->watch_key))
+                server_tls_reload(s, false);
+        }
     }
+    close(sigfd);
+    server_drain(s, sigs);
+}
+
+/* Prepares the workers' state before anything can use it; the daemons start later. */
+static void
+server_workers_init(struct server *s)
+{
+    s->nworkers = s->cfg->threads != 0 ? s->cfg->threads : server_cpu_count();
+    if (s->nworkers > SERVER_MAX_THREADS)
+        s->nworkers = SERVER_MAX_THREADS;
+    s->metrics = metrics_new(s->nworkers, server_gauges, s);
+    s->workers = xcalloc(s->nworkers, sizeof(*s->workers));
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        struct server_worker *w = &s->workers[i];
+        atomic_init(&w->connections, 0);
+        atomic_init(&w->in_flight, 0);
+        w->server = s;
+        w->metrics = metrics_shard(s->metrics, i);
+        pthread_mutex_init(&w->conns_lock, NULL);
+    }
+}
+
+/* Opens the metrics port and starts its listener, unless metrics are off. Returns 0 or -1. */
+static int
+server_metrics_start(struct server *s)
+{
+    const char *spec = s->cfg->metrics_listen;
+    char host[INET6_ADDRSTRLEN + 2];
+    unsigned port;
+    int fd, ret = -1;
+
+    if (spec == NULL || spec[0] == '\0' || strcmp(spec, "off") == 0) {
+        ret = 0;
+        goto out;
+    }
+    if (server_listen_open(spec, &fd, host, sizeof(host), &port) < 0 ||
+        metrics_listener_start(s->metrics, fd) < 0)
+        goto out;
+    /* Not a log line: the exact form that scripts and tests look for. */
+    fprintf(stderr, "metrics on http://%s:%u/metrics\n", host, port);
+    fflush(stderr);
+    ret = 0;
+out:
+    return ret;
 }
 
 /* Undoes whatever of server_run's start succeeded, in reverse order. */
@@ -1325,17 +1850,25 @@ static void
 server_teardown(struct server *s)
 {
     server_acceptor_stop(s);
+    watch_free(s->watch);
+    s->watch = NULL;
     for (unsigned i = 0; i < s->nworkers; i++) {
         if (s->workers[i].daemon != NULL)
             MHD_stop_daemon(s->workers[i].daemon);
     }
+    /* The metrics listener reads the workers' counters: it stops before they go. */
+    metrics_free(s->metrics);
+    s->metrics = NULL;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        pthread_mutex_destroy(&s->workers[i].conns_lock);
     free(s->workers);
     s->workers = NULL;
     s->nworkers = 0;
     server_canned_destroy(s);
     server_policy_swap(s, NULL);
-    server_tls_free(s);
+    server_tls_swap(s, NULL);
     pthread_mutex_destroy(&s->policy_lock);
+    pthread_mutex_destroy(&s->tls_lock);
 }
 
 int
@@ -1354,11 +1887,13 @@ server_run(const struct server_config *cfg)
     atomic_init(&s.serving, false);
     atomic_init(&s.draining, false);
     pthread_mutex_init(&s.policy_lock, NULL);
+    pthread_mutex_init(&s.tls_lock, NULL);
 
     /*
      * Block the signals the main thread waits for before any thread starts, so that every
-     * thread inherits the mask and only sigwait sees them. They stay blocked on return: the
-     * caller exits, and a late SIGTERM must not kill it with a signal status instead.
+     * thread inherits the mask and only the main thread's signalfd sees them. They stay
+     * blocked on return: the caller exits, and a late SIGTERM must not kill it with a signal
+     * status instead.
      */
     memset(&ignore, 0, sizeof(ignore));
     ignore.sa_handler = SIG_IGN;
@@ -1369,12 +1904,17 @@ server_run(const struct server_config *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    if (server_policy_load_initial(&s) < 0 || server_tls_load(&s) < 0 || server_listen_open(&s) < 0)
+    server_workers_init(&s);
+    if (server_policy_load_initial(&s) < 0 || server_tls_load_initial(&s) < 0 ||
+        server_listen_open(cfg->listen, &s.listen_fd, s.listen_host, sizeof(s.listen_host),
+                           &s.port) < 0)
         goto out;
     server_files_raise((rlim_t)cfg->max_connections + 64);
     server_canned_create(&s);
-    if (server_workers_start(&s) < 0 || server_acceptor_start(&s) < 0)
+    if (server_metrics_start(&s) < 0 || server_workers_start(&s) < 0 ||
+        server_acceptor_start(&s) < 0)
         goto out;
+    server_watch_start(&s);
 
     atomic_store(&s.serving, true);
     log_line_begin(&l, LOG_LEVEL_INFO, "serving");
@@ -1383,6 +1923,9 @@ server_run(const struct server_config *cfg)
     log_line_uint(&l, "max_body_bytes", cfg->max_body_bytes);
     log_line_uint(&l, "max_connections", cfg->max_connections);
     log_line_uint(&l, "idle_timeout_s", cfg->idle_timeout_s);
+    log_line_uint(&l, "request_timeout_s", cfg->request_timeout_s);
+    log_line_uint(&l, "shutdown_grace_s", cfg->shutdown_grace_s);
+    log_line_str(&l, "watch", cfg->watch ? "on" : "off");
     log_line_end(&l);
     /* Not a log line: the exact form that scripts and tests wait for. */
     fprintf(stderr, "listening on https://%s:%u\n", s.listen_host, s.port);

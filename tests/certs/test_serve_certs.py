@@ -53,7 +53,7 @@ class Server:
     def __init__(self, cert, key):
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--policy", POLICY, "--tls-cert", cert, "--tls-key", key,
-             "--listen", "127.0.0.1:0"],
+             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.port = None
@@ -185,7 +185,7 @@ def main():
             p = subprocess.run([BINARY, "serve", "--policy", POLICY,
                                 "--tls-cert", os.path.join(ec, "tls.crt"),
                                 "--tls-key", os.path.join(other, "tls.key"),
-                                "--listen", "127.0.0.1:0"],
+                                "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
                                capture_output=True, text=True, timeout=START_TIMEOUT)
             check(p.returncode == 2, "serve refuses a key that does not match its certificate",
                   "exit %d\n%s" % (p.returncode, p.stderr))

@@ -186,6 +186,7 @@ def make_certs(directory, key_type="ec", chain=False, names=None):
 # ---------------------------------------------------------------------------------------------
 
 _LISTENING = re.compile(r"listening on https://127\.0\.0\.1:(\d+)")
+_METRICS_ON = re.compile(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
 
 
 class ServerError(AssertionError):
@@ -198,10 +199,14 @@ class Server:
     def __init__(self, policy, certs, extra_args=()):
         self.policy = policy
         self.certs = certs
+        # The metrics port defaults to 0.0.0.0:9090; tests that run side by side each take a
+        # free loopback port instead (metrics_port), unless they choose their own.
+        metrics = [] if "--metrics-listen" in extra_args else ["--metrics-listen", "127.0.0.1:0"]
         self.args = [binary(), "serve", "--policy", policy, "--tls-cert", certs.cert,
-                     "--tls-key", certs.key, "--listen", "127.0.0.1:0", *extra_args]
+                     "--tls-key", certs.key, "--listen", "127.0.0.1:0", *metrics, *extra_args]
         self.proc = None
         self.port = None
+        self.metrics_port = None
         self._stderr = []
         self._lock = threading.Lock()
         self._reader = None
@@ -217,6 +222,8 @@ class Server:
             m = _LISTENING.search(self.stderr())
             if m:
                 self.port = int(m.group(1))
+                metrics = _METRICS_ON.search(self.stderr())
+                self.metrics_port = int(metrics.group(1)) if metrics else None
                 return self
             if self.proc.poll() is not None:
                 self._reader.join(2)
@@ -899,3 +906,244 @@ def make_pod(namespace, gpus=None, name="p", service_account="trainer-1", contai
         spec["nodeName"] = node_name
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
             "status": {}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics, certificate rotation and the server process's memory (the reliability tests)
+# ---------------------------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)')
+
+
+def parse_metrics(text):
+    """Parses Prometheus text exposition format 0.0.4 strictly enough for tests.
+
+    Returns (samples, types, helps): samples maps (name, frozenset of (label, value)) to a
+    float; types and helps map a metric family name to its TYPE and HELP. Raises AssertionError
+    on a line that is none of a comment, a sample or blank, on a sample whose family has no
+    TYPE and HELP before it, and on a duplicate sample.
+    """
+    samples, types, helps = {}, {}, {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                if parts[1] == "TYPE":
+                    if len(parts) != 4 or parts[3] not in (
+                            "counter", "gauge", "histogram", "summary", "untyped"):
+                        raise AssertionError(f"line {number}: bad TYPE line {line!r}")
+                    types[parts[2]] = parts[3]
+                else:
+                    helps[parts[2]] = parts[3] if len(parts) == 4 else ""
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            raise AssertionError(f"line {number}: not a sample: {line!r}")
+        name, label_text, value = m.groups()
+        labels = []
+        rest = label_text or ""
+        while rest:
+            lm = _LABEL.match(rest)
+            if not lm:
+                raise AssertionError(f"line {number}: bad labels {label_text!r}")
+            labels.append((lm.group(1), lm.group(2)))
+            rest = rest[lm.end():]
+        try:
+            number_value = float(value)
+        except ValueError:
+            raise AssertionError(f"line {number}: value {value!r} is not a number") from None
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and types.get(name[:-len(suffix)]) == "histogram":
+                family = name[:-len(suffix)]
+        if family not in types or family not in helps:
+            raise AssertionError(f"line {number}: {name} has no TYPE and HELP before it")
+        key = (name, frozenset(labels))
+        if key in samples:
+            raise AssertionError(f"line {number}: duplicate sample {line!r}")
+        samples[key] = number_value
+    return samples, types, helps
+
+
+def scrape(metrics_port, path="/metrics", timeout=10.0):
+    """GETs path from the plain-HTTP metrics listener; returns (status, content type, text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type") or "", r.read().decode("utf-8")
+    finally:
+        conn.close()
+
+
+class Metrics:
+    """One scrape of /metrics, parsed."""
+
+    def __init__(self, metrics_port):
+        status, self.content_type, self.text = scrape(metrics_port)
+        if status != 200:
+            raise AssertionError(f"/metrics answered HTTP {status}: {self.text[:500]}")
+        self.samples, self.types, self.helps = parse_metrics(self.text)
+
+    def get(self, name, **labels):
+        """The value of the sample name{labels} (labels given must match; others may exist
+        only when the sample is unique), or None when there is none."""
+        found = [v for (n, ls), v in self.samples.items()
+                 if n == name and set(labels.items()) <= set(ls)]
+        if len(found) > 1:
+            raise AssertionError(f"{name}{labels} matches {len(found)} samples")
+        return found[0] if found else None
+
+    def labels(self, name):
+        """The label sets of every sample called name, as dicts."""
+        return [dict(ls) for (n, ls) in self.samples if n == name]
+
+
+def wait_for_metric(metrics_port, predicate, timeout=10.0, interval=0.05):
+    """Scrapes until predicate(Metrics) is true; returns that Metrics, or raises AssertionError
+    with the last scrape after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = Metrics(metrics_port)
+        if predicate(m):
+            return m
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"metrics did not reach the expected state within {timeout} s:"
+                                 f"\n{m.text}")
+        time.sleep(interval)
+
+
+def make_leaf(certs, directory, key_type="ec", names=None):
+    """Makes a new serving certificate and key signed by the CA of certs (from make_certs), as
+    cert-manager renews one, in directory. Returns a Certs whose ca is the same bundle."""
+    os.makedirs(directory, exist_ok=True)
+    for part in ("ca.crt", "ca.key"):
+        with open(os.path.join(certs.dir, part), "rb") as src, \
+                open(os.path.join(directory, part), "wb") as dst:
+            dst.write(src.read())
+    names = names or SERVICE_NAMES
+    sans = ", ".join(f"DNS:{n}" for n in names)
+    _sign(directory, "tls", f"/CN={names[0]}", "ca",
+          _LEAF_EXT.format(rsa=", keyEncipherment" if key_type == "rsa" else "", sans=sans),
+          key_type)
+    return Certs(directory, os.path.join(directory, "ca.crt"), os.path.join(directory, "tls.crt"),
+                 os.path.join(directory, "tls.key"))
+
+
+def make_expired_leaf(certs, directory):
+    """Makes a serving certificate and key signed by the CA of certs that expired yesterday
+    (python3-cryptography: the openssl CLI cannot date a certificate in the past)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(certs.dir, "ca.crt"), "rb") as f:
+        ca_cert = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(certs.dir, "ca.key"), "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVICE)]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=3))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in SERVICE_NAMES]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path = os.path.join(directory, "tls.crt")
+    key_path = os.path.join(directory, "tls.key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return Certs(directory, os.path.join(certs.dir, "ca.crt"), cert_path, key_path)
+
+
+def cert_serial(path_or_der):
+    """The serial number of a PEM certificate file (its first certificate) or of DER bytes."""
+    if isinstance(path_or_der, (bytes, bytearray)):
+        args, data = ["x509", "-inform", "DER", "-noout", "-serial"], bytes(path_or_der)
+    else:
+        args, data = ["x509", "-in", path_or_der, "-noout", "-serial"], None
+    proc = subprocess.run(["openssl", *args], input=data, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)}: {proc.stderr.decode()}")
+    return int(proc.stdout.decode().strip().split("=", 1)[1], 16)
+
+
+def peer_serial(port, cafile):
+    """Opens a new TLS connection as the apiserver would and returns the serial number of the
+    certificate the server presented."""
+    with tls_connect(port, cafile) as sock:
+        return cert_serial(sock.getpeercert(binary_form=True))
+
+
+def atomic_symlink(target, link):
+    """Points link at target in one rename, as a ConfigMap or Secret volume swaps `..data`."""
+    tmp = f"{link}.tmp-{uuid.uuid4().hex[:8]}"
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+class ProjectedDir:
+    """A directory laid out as the kubelet lays out a ConfigMap or Secret volume: each file is a
+    symlink `name -> ..data/name`, `..data` a symlink to a timestamped directory holding the
+    files, and an update writes a new timestamped directory and swaps `..data` in one rename."""
+
+    def __init__(self, directory, files):
+        self.dir = directory
+        self.current = None
+        os.makedirs(directory, exist_ok=True)
+        self.update(files)
+        for name in files:
+            link = os.path.join(directory, name)
+            if not os.path.islink(link):
+                os.symlink(os.path.join("..data", name), link)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def update(self, files):
+        """Publishes files ({name: bytes or str}) as the volume's new content."""
+        stamp = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{uuid.uuid4().hex[:8]}"
+        new = os.path.join(self.dir, stamp)
+        os.mkdir(new)
+        for name, content in files.items():
+            mode = "wb" if isinstance(content, (bytes, bytearray)) else "w"
+            with open(os.path.join(new, name), mode) as f:
+                f.write(content)
+        atomic_symlink(stamp, os.path.join(self.dir, "..data"))
+        old, self.current = self.current, new
+        if old is not None:
+            for name in os.listdir(old):
+                os.unlink(os.path.join(old, name))
+            os.rmdir(old)
+
+
+def rss_kib(pid):
+    """The resident set size of process pid, in KiB (VmRSS of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def uses_asan(pid):
+    """True when process pid runs with AddressSanitizer, whose quarantine and shadow memory
+    make its RSS say nothing about leaks."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
+        return "libasan" in f.read()

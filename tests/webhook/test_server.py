@@ -158,7 +158,7 @@ class RefuseToStartTest(unittest.TestCase):
 
     def serve(self, policy=POLICY, cert=None, key=None, listen="127.0.0.1:0"):
         args = ["serve", "--policy", policy, "--tls-cert", cert or EC.cert,
-                "--tls-key", key or EC.key, "--listen", listen]
+                "--tls-key", key or EC.key, "--listen", listen, "--metrics-listen", "127.0.0.1:0"]
         try:
             status, out, err = apiserver.run_binary(*args, timeout=10)
         except subprocess.TimeoutExpired:
