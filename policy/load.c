@@ -92,14 +92,46 @@ node_free(struct node *n)
 static void load_report(struct loader *ld, bool warning, unsigned line, unsigned column,
                         const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
+/*
+ * Copies in to out (size bytes), writing control characters as C escapes (\n, \t, \r, \xHH):
+ * a value quoted from the file may span lines (a multi-line scalar) or hold terminal escapes,
+ * and a diagnostic is one printable line. Cuts at an escape rather than through it.
+ */
+static void
+load_escape_controls(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (; *in != '\0'; in++) {
+        unsigned char c = (unsigned char)*in;
+        char esc[8];
+        size_t len = 1;
+
+        esc[0] = (char)c;
+        if (c == '\n' || c == '\t' || c == '\r') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+            len = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            len = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+        }
+        if (n + len >= size)
+            break;
+        memcpy(out + n, esc, len);
+        n += len;
+    }
+    out[n] = '\0';
+}
+
 static void
 load_report(struct loader *ld, bool warning, unsigned line, unsigned column, const char *fmt,
             va_list ap)
 {
-    char message[DIAG_MESSAGE_MAX];
+    char message[DIAG_MESSAGE_MAX], escaped[DIAG_MESSAGE_MAX];
 
     vsnprintf(message, sizeof(message), fmt, ap);
-    diags_add(ld->diags, warning, ld->name, line, column, "%s", message);
+    load_escape_controls(message, escaped, sizeof(escaped));
+    diags_add(ld->diags, warning, ld->name, line, column, "%s", escaped);
 }
 
 static void load_error(struct loader *ld, const struct node *n, const char *fmt, ...)
