@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/dra.h"
 #include "policy/patch.h"
 #include "policy/placement.h"
 #include "policy/quantity.h"
@@ -252,19 +253,31 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
     const struct policy *p = c->p;
     struct decision *d = c->out;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
-    struct gpu_amounts amounts;
+    struct gpu_amounts amounts, dra;
     struct placement pl = {0};
-    bool placed = false;
-    char why[WHY_MAX];
-    enum resources_result r;
-    const char *sa;
+    bool placed = false, dra_pod;
+    char why[WHY_MAX], dra_why[WHY_MAX];
+    enum resources_result r, dr;
+    const char *sa, *node_name = decide_string(spec, "nodeName");
 
     r = resources_for_pod_spec(spec, &amounts, why, sizeof(why));
     if (r == RESOURCES_INVALID) {
         decide_error(d, "%s%s", c->subject, why);
         return;
     }
-    if (amounts.count == 0 && r == RESOURCES_OK) {
+    /*
+     * GPUs through DRA: deviceclass.resource.kubernetes.io/<class> resources of a GPU class, or
+     * (in a tenant namespace) claims, whose GPU requests were judged when they were created.
+     */
+    dr = dra_pod_amounts(p, spec, &dra, dra_why, sizeof(dra_why));
+    if (dr == RESOURCES_INVALID) {
+        decide_error(d, "%s%s", c->subject, dra_why);
+        return;
+    }
+    dra_pod =
+        dra.count > 0 || dr != RESOURCES_OK ||
+        (c->tenant != NULL && p->dra.pods_with_claims_are_gpu_pods && dra_pod_has_claims(spec));
+    if (amounts.count == 0 && r == RESOURCES_OK && !dra_pod) {
         if (p->deny_toleration_without_gpu &&
             decide_tolerates_gpu_nodes(p, cJSON_GetObjectItemCaseSensitive(spec, "tolerations"))) {
             snprintf(why, sizeof(why),
@@ -275,8 +288,8 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
         }
         return;
     }
-    if (r != RESOURCES_OK) {
-        decide_violation(c, why);
+    if (r != RESOURCES_OK || dr != RESOURCES_OK) {
+        decide_violation(c, r != RESOURCES_OK ? why : dra_why);
         return;
     }
     if (c->tenant == NULL) {
@@ -288,7 +301,9 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
         return;
     }
     d->tenant = c->tenant->name;
-    placed = placement_for_pod(p, c->tenant, &amounts, &pl, why, sizeof(why)) == 0;
+    /* A pod with DRA GPUs only gets no node affinity: its claims carry the tenant's selector. */
+    placed =
+        amounts.count == 0 || placement_for_pod(p, c->tenant, &amounts, &pl, why, sizeof(why)) == 0;
     sa = decide_string(spec, "serviceAccountName");
     if (sa == NULL || *sa == '\0')
         sa = "default";
@@ -310,10 +325,12 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
                  sa, c->tenant->name, list);
         decide_violation(c, why);
     } else if (!placed || decide_amounts(c, &amounts, why, sizeof(why)) < 0 ||
+               dra_pod_check_amounts(p, c->tenant, &dra, why, sizeof(why)) < 0 ||
                decide_product_pins(c, spec, &pl, why, sizeof(why)) < 0) {
         /* why holds the first rule that failed; placement failures fill it first. */
         decide_violation(c, why);
-    } else if (decide_string(spec, "nodeName") != NULL && *decide_string(spec, "nodeName")) {
+    } else if (amounts.count > 0 && node_name != NULL && *node_name != '\0') {
+        /* Only the node placement is bypassed: the scheduler still allocates a pod's claims. */
         decide_violation(c, "spec.nodeName is set: it bypasses the scheduler and so the GPU "
                             "placement; leave scheduling to the scheduler");
     } else {
@@ -421,7 +438,7 @@ decide_is_quota_admin(const struct policy *p, const cJSON *request)
  * Kubernetes enforces for extended resources.
  */
 static const char *
-decide_quota_resource(const char *key, bool *counted)
+decide_quota_resource(const struct policy *p, const char *key, bool *counted)
 {
     static const char requests[] = "requests.", limits[] = "limits.";
     enum gpu_kind kind;
@@ -432,12 +449,15 @@ decide_quota_resource(const char *key, bool *counted)
         name = key + sizeof(requests) - 1;
     else if (strncmp(key, limits, sizeof(limits) - 1) == 0)
         name = key + sizeof(limits) - 1;
-    return resources_classify(name, &kind, NULL, 0) ? name : NULL;
+    if (resources_classify(name, &kind, NULL, 0))
+        return name;
+    /* DRA keys of GPU classes: the devices count, and the implicit extended resource. */
+    return dra_quota_resource(p, key, counted);
 }
 
 /* Returns true when a quota object has a counted ("requests.") GPU entry. */
 static bool
-decide_quota_has_gpu(const cJSON *quota, const char *only)
+decide_quota_has_gpu(const struct policy *p, const cJSON *quota, const char *only)
 {
     const cJSON *e;
     bool counted;
@@ -445,7 +465,7 @@ decide_quota_has_gpu(const cJSON *quota, const char *only)
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
                               cJSON_GetObjectItemCaseSensitive(quota, "spec"), "hard"))
     {
-        if (e->string != NULL && decide_quota_resource(e->string, &counted) != NULL && counted &&
+        if (e->string != NULL && decide_quota_resource(p, e->string, &counted) != NULL && counted &&
             (only == NULL || strcmp(e->string, only) == 0))
             return true;
     }
@@ -471,7 +491,7 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
     if (name == NULL)
         name = "";
     if (strcmp(op, "DELETE") == 0) {
-        if (c->tenant != NULL && decide_quota_has_gpu(old, NULL)) {
+        if (c->tenant != NULL && decide_quota_has_gpu(c->p, old, NULL)) {
             snprintf(why, sizeof(why),
                      "deleting ResourceQuota \"%s\" would lift tenant \"%s\"'s "
                      "GPU ceiling; only quota admins may",
@@ -489,17 +509,17 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
                               cJSON_GetObjectItemCaseSensitive(object, "spec"), "hard"))
     {
-        const char *resource = e->string ? decide_quota_resource(e->string, &counted) : NULL;
+        const char *resource = e->string ? decide_quota_resource(c->p, e->string, &counted) : NULL;
         char text[64];
         int64_t value, ceiling;
 
         if (resource == NULL)
             continue;
         if (!counted) {
+            /* What to write comes first: DRA keys are long, and warnings are cut at 120. */
             snprintf(why, sizeof(why),
-                     "quota key %s is ignored by Kubernetes for extended "
-                     "resources: use requests.%s",
-                     e->string, resource);
+                     "use requests.%s: Kubernetes ignores quota key %s for extended resources",
+                     resource, e->string);
             decide_warn(c->out, why);
             continue;
         }
@@ -537,8 +557,8 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
     cJSON_ArrayForEach(
         e, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(old, "spec"), "hard"))
     {
-        if (e->string == NULL || decide_quota_resource(e->string, &counted) == NULL || !counted ||
-            decide_quota_has_gpu(object, e->string))
+        if (e->string == NULL || decide_quota_resource(c->p, e->string, &counted) == NULL ||
+            !counted || decide_quota_has_gpu(c->p, object, e->string))
             continue;
         snprintf(why, sizeof(why),
                  "updating ResourceQuota \"%s\" removes %s, which would lift "
@@ -547,6 +567,74 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
         decide_violation(c, why);
         return;
     }
+}
+
+/*
+ * ResourceClaims and ResourceClaimTemplates: CREATE is judged and, on /mutate, pinned to the
+ * tenant's devices. Their specs are immutable, so an UPDATE changes only status or metadata and
+ * is allowed.
+ */
+static void
+decide_claim(struct decide_ctx *c, const char *op, const char *kind, enum dra_object what,
+             const cJSON *request)
+{
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    const char *name = decide_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
+    struct decision *d = c->out;
+    struct dra_findings f;
+    char *subject;
+
+    if (strcmp(op, "CREATE") != 0)
+        return;
+    if (!cJSON_IsObject(object)) {
+        decide_error(d, "%s request has no %s object", op, kind);
+        return;
+    }
+    if (name == NULL || *name == '\0')
+        name = decide_string(request, "name");
+    dra_judge_claim(c->p, c->tenant, c->name_space, what, request, &f);
+    if (!f.gpu && f.error == 0) {
+        dra_findings_clear(&f);
+        return;
+    }
+    subject = xasprintf("%s \"%s\": ", kind, name ? name : "");
+    c->subject = subject;
+    if (f.error != 0) {
+        decide_error(d, "%s%s", subject, f.why);
+    } else {
+        if (f.violation)
+            decide_violation(c, f.why);
+        else if (c->ep == DECIDE_VALIDATE && f.lacks_selector)
+            decide_violation(c, "a GPU request lacks the tenant's device selector that the "
+                                "mutating webhook adds: was it skipped?");
+        for (size_t i = 0; c->ep == DECIDE_VALIDATE && i < f.nwarnings; i++)
+            decide_warn(d, f.warnings[i]);
+        /* As for pods: a refused object is not mutated in enforce mode, and is in the others. */
+        if (c->ep == DECIDE_MUTATE && c->tenant != NULL &&
+            (!d->violation || d->mode != POLICY_MODE_ENFORCE)) {
+            d->patch = f.patch;
+            f.patch = NULL;
+        }
+    }
+    c->subject = "";
+    free(subject);
+    dra_findings_clear(&f);
+}
+
+/*
+ * DeviceClasses are cluster objects an admin creates: one that hands out the GPU driver's devices
+ * but is not listed in the policy is not judged at all, so the admin is told.
+ */
+static void
+decide_device_class(struct decide_ctx *c, const char *op, const cJSON *request)
+{
+    char why[WHY_MAX];
+
+    if (c->ep != DECIDE_VALIDATE || (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0))
+        return;
+    if (dra_device_class_warning(c->p, cJSON_GetObjectItemCaseSensitive(request, "object"), why,
+                                 sizeof(why)))
+        decide_warn(c->out, why);
 }
 
 /* Pods: CREATE is judged in full; UPDATE only for a newly added GPU toleration. */
@@ -613,6 +701,15 @@ decide_request(const struct policy *p, enum decide_endpoint ep, const cJSON *req
     }
     if (*group == '\0' && strcmp(kname, "ResourceQuota") == 0) {
         decide_quota(&c, op, request);
+        return;
+    }
+    if (strcmp(group, "resource.k8s.io") == 0) {
+        if (strcmp(kname, "ResourceClaim") == 0)
+            decide_claim(&c, op, kname, DRA_CLAIM, request);
+        else if (strcmp(kname, "ResourceClaimTemplate") == 0)
+            decide_claim(&c, op, kname, DRA_CLAIM_TEMPLATE, request);
+        else if (strcmp(kname, "DeviceClass") == 0)
+            decide_device_class(&c, op, request);
         return;
     }
     for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {

@@ -11,6 +11,7 @@
 
 #include <yaml.h>
 
+#include "policy/dra.h"
 #include "policy/xalloc.h"
 
 #define LOAD_MAX_BYTES ((size_t)16 * 1024 * 1024)
@@ -71,6 +72,7 @@ struct loader {
     struct load_refs tenant_names;
     struct load_refs namespaces;
     const struct node **tenant_nodes; /* each tenant's mapping, for messages about it */
+    const struct policy *policy;      /* the policy being built: its settings, for the tenants */
 };
 
 static void
@@ -980,6 +982,120 @@ load_quota_admins(struct loader *ld, const struct node *map, struct policy *p)
         load_strings(ld, v[1], "groups", NULL, &p->quota_admin_groups, NULL, 0);
 }
 
+/* A DeviceClass or driver name: a DNS subdomain, as Kubernetes names both. */
+static bool
+check_device_class(struct loader *ld, const struct node *n, const char *s)
+{
+    if (name_is_dns_subdomain(s, strlen(s)))
+        return true;
+    load_error(ld, n,
+               "invalid device class \"%.*s%s\" (expected a DeviceClass name like gpu.nvidia.com: "
+               "lowercase letters, digits, '-' and '.')",
+               QUOTE(s));
+    return false;
+}
+
+static int
+load_dra_class_compare(const void *a, const void *b)
+{
+    const struct policy_dra_class *x = a, *y = b;
+
+    return strcmp(x->name, y->name);
+}
+
+static void
+load_dra_classes_clear(struct policy_dra *dra)
+{
+    for (size_t i = 0; i < dra->nclasses; i++)
+        free(dra->classes[i].name);
+    free(dra->classes);
+    dra->classes = NULL;
+    dra->nclasses = 0;
+}
+
+static void
+load_dra_classes(struct loader *ld, const struct node *map, struct policy_dra *dra)
+{
+    if (!load_expect(ld, map, NODE_MAPPING, "deviceClasses"))
+        return;
+    /* Written out, the classes are exactly what is written: NVIDIA's are not merged in. */
+    load_dra_classes_clear(dra);
+    dra->classes = xcalloc(map->count / 2 + 1, sizeof(*dra->classes));
+    for (size_t i = 0; i + 1 < map->count; i += 2) {
+        const struct node *key = map->items[i], *value = map->items[i + 1];
+        const char *name = load_string(ld, key, "device class");
+        const char *kind;
+        bool seen = false;
+
+        if (name == NULL || !check_device_class(ld, key, name))
+            continue;
+        for (size_t j = 0; j < dra->nclasses && !seen; j++)
+            seen = strcmp(dra->classes[j].name, name) == 0;
+        if (seen) {
+            load_error(ld, key, "duplicate key \"%.*s%s\" in deviceClasses", QUOTE(name));
+            continue;
+        }
+        if ((kind = load_string(ld, value, "device class kind")) == NULL)
+            continue;
+        if (strcmp(kind, "gpu") != 0 && strcmp(kind, "mig") != 0) {
+            load_error(ld, value,
+                       "unknown kind \"%.*s%s\" for device class \"%.*s%s\" (expected gpu for "
+                       "whole GPUs or mig for MIG devices)",
+                       QUOTE(kind), QUOTE(name));
+            continue;
+        }
+        dra->classes[dra->nclasses].name = xstrdup(name);
+        dra->classes[dra->nclasses].kind = strcmp(kind, "mig") == 0 ? DRA_CLASS_MIG : DRA_CLASS_GPU;
+        dra->nclasses++;
+    }
+    if (dra->nclasses > 1)
+        qsort(dra->classes, dra->nclasses, sizeof(*dra->classes), load_dra_class_compare);
+    if (map->count == 0)
+        load_warning(ld, map,
+                     "deviceClasses is empty: no device class is judged, so any namespace may "
+                     "claim GPUs through DRA");
+}
+
+static void
+load_dra(struct loader *ld, const struct node *map, struct policy *p)
+{
+    enum { R_CLASSES, R_DRIVER, R_DEFAULT, R_PODS, R_COUNT };
+    static const char *const names[R_COUNT] = {"deviceClasses", "driver", "defaultSharing",
+                                               "podsWithClaimsAreGpuPods"};
+    const struct node *v[R_COUNT];
+    const char *s;
+
+    if (!load_expect(ld, map, NODE_MAPPING, "dra"))
+        return;
+    p->dra.written = true;
+    load_fields(ld, map, "dra", names, R_COUNT, v);
+    if (v[R_CLASSES] != NULL)
+        load_dra_classes(ld, v[R_CLASSES], &p->dra);
+    if (v[R_DRIVER] != NULL && (s = load_string(ld, v[R_DRIVER], "driver")) != NULL) {
+        /* Driver names are DNS subdomains of at most 63 bytes. */
+        if (strlen(s) <= 63 && name_is_dns_subdomain(s, strlen(s)))
+            load_set(&p->dra.driver, s);
+        else
+            load_error(ld, v[R_DRIVER],
+                       "invalid driver \"%.*s%s\" (expected a DRA driver name like "
+                       "gpu.nvidia.com: at most 63 lowercase letters, digits, '-' and '.')",
+                       QUOTE(s));
+    }
+    if (v[R_DEFAULT] != NULL && (s = load_string(ld, v[R_DEFAULT], "defaultSharing")) != NULL) {
+        if (strcmp(s, "exclusive") == 0)
+            p->dra.default_sharing = SHARING_EXCLUSIVE;
+        else if (strcmp(s, "time-slicing") == 0)
+            p->dra.default_sharing = SHARING_TIME_SLICING;
+        else
+            load_error(ld, v[R_DEFAULT],
+                       "unknown defaultSharing \"%.*s%s\" (expected exclusive, or time-slicing "
+                       "when the driver's TimeSlicingSettings gate is on)",
+                       QUOTE(s));
+    }
+    if (v[R_PODS] != NULL)
+        load_bool(ld, v[R_PODS], "podsWithClaimsAreGpuPods", &p->dra.pods_with_claims_are_gpu_pods);
+}
+
 static void
 load_settings(struct loader *ld, const struct node *map, struct policy *p)
 {
@@ -991,6 +1107,7 @@ load_settings(struct loader *ld, const struct node *map, struct policy *p)
         S_EXEMPT,
         S_QUOTA_ADMINS,
         S_DENY,
+        S_DRA,
         S_COUNT
     };
     static const char *const names[S_COUNT] = {"mode",
@@ -999,7 +1116,8 @@ load_settings(struct loader *ld, const struct node *map, struct policy *p)
                                                "sharingLabel",
                                                "exemptNamespaces",
                                                "quotaAdmins",
-                                               "denyTolerationWithoutGpu"};
+                                               "denyTolerationWithoutGpu",
+                                               "dra"};
     const struct node *v[S_COUNT];
 
     if (!load_expect(ld, map, NODE_MAPPING, "settings"))
@@ -1025,6 +1143,8 @@ load_settings(struct loader *ld, const struct node *map, struct policy *p)
         load_quota_admins(ld, v[S_QUOTA_ADMINS], p);
     if (v[S_DENY] != NULL)
         load_bool(ld, v[S_DENY], "denyTolerationWithoutGpu", &p->deny_toleration_without_gpu);
+    if (v[S_DRA] != NULL)
+        load_dra(ld, v[S_DRA], p);
 }
 
 /* Sets every setting to its default, before the file's settings replace some of them. */
@@ -1046,6 +1166,18 @@ load_defaults(struct policy *p)
     p->quota_admin_groups.items[0] = xstrdup("system:masters");
     p->quota_admin_groups.count = 1;
     p->deny_toleration_without_gpu = true;
+    /* NVIDIA's DRA driver installs these classes (sorted by name, as a written list is). */
+    p->dra.classes = xcalloc(3, sizeof(*p->dra.classes));
+    p->dra.classes[0].name = xstrdup("gpu.nvidia.com");
+    p->dra.classes[0].kind = DRA_CLASS_GPU;
+    p->dra.classes[1].name = xstrdup("mig.nvidia.com");
+    p->dra.classes[1].kind = DRA_CLASS_MIG;
+    p->dra.classes[2].name = xstrdup("vfio.gpu.nvidia.com");
+    p->dra.classes[2].kind = DRA_CLASS_GPU;
+    p->dra.nclasses = 3;
+    p->dra.driver = xstrdup("gpu.nvidia.com");
+    p->dra.default_sharing = SHARING_EXCLUSIVE;
+    p->dra.pods_with_claims_are_gpu_pods = true;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1161,13 +1293,30 @@ load_quota(struct loader *ld, const struct node *map, struct policy_tenant *t)
     for (size_t i = 0; i + 1 < map->count; i += 2) {
         const struct node *key = map->items[i], *value = map->items[i + 1];
         const char *s = load_string(ld, key, "quota key");
-        char what[LOAD_QUOTE_MAX + 32];
+        char what[LOAD_QUOTE_MAX + 32], cls[256], norm[320];
         int64_t ceiling;
         bool seen = false;
 
         if (s == NULL)
             continue;
-        if (!name_is_gpu_resource(s)) {
+        if (!name_is_gpu_resource(s) && dra_quota_parse(s, cls, sizeof(cls), norm, sizeof(norm))) {
+            /* A DRA key counts devices of one class: only a listed class hands out GPUs. */
+            if (dra_class_find(ld->policy, cls) == NULL) {
+                load_error(ld, key,
+                           "quota key \"%.*s%s\" names device class \"%.*s%s\", which is not in "
+                           "settings.dra.deviceClasses",
+                           QUOTE(s), QUOTE(cls));
+                continue;
+            }
+            s = norm;
+        } else if (!name_is_gpu_resource(s) && strstr(s, "deviceclass.resource.") != NULL) {
+            load_error(ld, key,
+                       "unknown DRA quota key \"%.*s%s\" (expected "
+                       "<class>.deviceclass.resource.k8s.io/devices or "
+                       "deviceclass.resource.kubernetes.io/<class>)",
+                       QUOTE(s));
+            continue;
+        } else if (!name_is_gpu_resource(s)) {
             load_error(ld, key,
                        "unknown GPU resource \"%.*s%s\" in quota (expected nvidia.com/gpu, "
                        "nvidia.com/gpu.shared, nvidia.com/mig-<profile> or "
@@ -1177,11 +1326,17 @@ load_quota(struct loader *ld, const struct node *map, struct policy_tenant *t)
         }
         for (size_t j = 0; j < t->nquota && !seen; j++)
             seen = strcmp(t->quota[j].resource, s) == 0;
+        if (seen && strcmp(s, key->value) != 0) {
+            /* The "requests." form names the same resource as the bare one. */
+            load_error(ld, key, "duplicate key \"%.*s%s\" in quota (the same resource as %.*s%s)",
+                       QUOTE(key->value), QUOTE(s));
+            continue;
+        }
         if (seen) {
             load_error(ld, key, "duplicate key \"%s\" in quota", s);
             continue;
         }
-        snprintf(what, sizeof(what), "quota for \"%s\"", s);
+        snprintf(what, sizeof(what), "quota for \"%.*s%s\"", QUOTE(s));
         if (!load_number(ld, value, what, false, &ceiling))
             continue;
         t->quota[t->nquota].resource = xstrdup(s);
@@ -1197,9 +1352,15 @@ load_quota(struct loader *ld, const struct node *map, struct policy_tenant *t)
  * let it use a ceiling above 0.
  */
 static bool
-load_quota_allows_any(const struct policy_tenant *t)
+load_quota_allows_any(const struct policy *p, const struct policy_tenant *t)
 {
     char name[128];
+
+    for (size_t i = 0; i < p->dra.nclasses; i++) {
+        if (dra_tenant_may_use_class(t, &p->dra.classes[i]) &&
+            dra_class_ceiling(t, p->dra.classes[i].name) > 0)
+            return true;
+    }
 
     if ((t->sharing & (SHARING_EXCLUSIVE | SHARING_TIME_SLICING | SHARING_MPS)) &&
         policy_tenant_quota_for(t, "nvidia.com/gpu") > 0)
@@ -1230,6 +1391,8 @@ enum {
     T_MAX_GPUS,
     T_QUOTA,
     T_MODE,
+    T_DEVICE_CLASSES,
+    T_ADMIN_ACCESS,
     T_COUNT
 };
 
@@ -1241,11 +1404,42 @@ enum {
 static void
 load_tenant_lint(struct loader *ld, const struct policy_tenant *t, const struct node **v)
 {
-    if (t->has_quota && !load_quota_allows_any(t))
+    const struct policy *p = ld->policy;
+    bool dra_usable = false, dra_allowed = false;
+
+    for (size_t i = 0; i < p->dra.nclasses; i++) {
+        if (!dra_tenant_may_use_class(t, &p->dra.classes[i]))
+            continue;
+        dra_usable = true;
+        dra_allowed = dra_allowed || dra_class_ceiling(t, p->dra.classes[i].name) != 0;
+    }
+    if (t->has_quota && !load_quota_allows_any(p, t))
         load_warning(ld, v[T_QUOTA],
                      "tenant \"%s\": quota leaves every GPU resource it may use at 0: its GPU "
                      "pods can never run",
                      t->name);
+    else if (t->has_quota && dra_usable && !dra_allowed &&
+             (p->dra.written || t->device_classes.count > 0))
+        /* Only for policies that speak of DRA: others may not use it, and need not say so. */
+        load_warning(ld, v[T_QUOTA],
+                     "tenant \"%s\": quota leaves every device class it may claim at 0: its GPU "
+                     "ResourceClaims can never be admitted",
+                     t->name);
+    for (size_t i = 0; v[T_DEVICE_CLASSES] != NULL && i < v[T_DEVICE_CLASSES]->count; i++) {
+        const struct node *n = v[T_DEVICE_CLASSES]->items[i];
+        const struct policy_dra_class *c = dra_class_find(p, n->value);
+
+        if (c == NULL)
+            load_warning(ld, n,
+                         "device class \"%.*s%s\" is not in settings.dra.deviceClasses: it hands "
+                         "out no GPUs as far as the policy knows, so this entry has no effect",
+                         QUOTE(n->value));
+        else if (!dra_tenant_may_use_class(t, c))
+            load_warning(ld, n,
+                         "device class \"%s\" hands out %s, which tenant \"%s\"'s sharing does "
+                         "not allow: this entry has no effect",
+                         c->name, c->kind == DRA_CLASS_MIG ? "MIG devices" : "whole GPUs", t->name);
+    }
     if (!t->has_quota && (t->sharing & (SHARING_TIME_SLICING | SHARING_MPS | SHARING_MIG)))
         load_warning(ld, v[T_NAME],
                      "tenant \"%s\" has no quota: nothing caps its shared or MIG GPUs", t->name);
@@ -1256,7 +1450,8 @@ load_tenant(struct loader *ld, const struct node *map, size_t index, struct poli
 {
     static const char *const names[T_COUNT] = {"name",          "namespaces", "serviceAccounts",
                                                "sharing",       "products",   "migProfiles",
-                                               "maxGpusPerPod", "quota",      "mode"};
+                                               "maxGpusPerPod", "quota",      "mode",
+                                               "deviceClasses", "adminAccess"};
     const struct node *v[T_COUNT];
     size_t errors = ld->diags->errors;
     const char *s;
@@ -1325,6 +1520,14 @@ load_tenant(struct loader *ld, const struct node *map, size_t index, struct poli
         load_quota(ld, v[T_QUOTA], t);
     if (v[T_MODE] != NULL)
         t->has_mode = load_mode(ld, v[T_MODE], &t->mode);
+    if (v[T_DEVICE_CLASSES] != NULL) {
+        t->has_device_classes = true;
+        load_strings(ld, v[T_DEVICE_CLASSES], "deviceClasses", check_device_class,
+                     &t->device_classes, NULL, 0);
+        policy_strings_sort_unique(&t->device_classes);
+    }
+    if (v[T_ADMIN_ACCESS] != NULL)
+        load_bool(ld, v[T_ADMIN_ACCESS], "adminAccess", &t->admin_access);
 
     if (ld->diags->errors == errors)
         load_tenant_lint(ld, t, v);
@@ -1473,6 +1676,7 @@ policy_load_buffer(const char *name, const char *data, size_t len, struct policy
         goto out;
     p = xcalloc(1, sizeof(*p));
     load_defaults(p);
+    ld.policy = p;
     load_document(&ld, root, p);
     if (diags->errors != errors)
         goto out;
@@ -1480,6 +1684,12 @@ policy_load_buffer(const char *name, const char *data, size_t len, struct policy
         /* The cross-check reports every repeated namespace, so this is a bug if reached. */
         load_error_at(&ld, 0, 0, "a namespace belongs to more than one tenant");
         goto out;
+    }
+    /* Built once here, so /mutate compares and adds ready strings. */
+    for (size_t i = 0; i < p->ntenants; i++) {
+        for (int k = 0; k < DRA_CLASS_KINDS; k++)
+            p->tenants[i].dra_selectors[k] =
+                dra_selector_new(p, &p->tenants[i], (enum dra_class_kind)k);
     }
     p->file = xstrdup(ld.name);
     load_digest(ld.data, ld.len, p->digest);

@@ -44,6 +44,9 @@ policy_tenant_clear(struct policy_tenant *t)
     for (size_t i = 0; i < t->nquota; i++)
         free(t->quota[i].resource);
     free(t->quota);
+    policy_strings_clear(&t->device_classes);
+    for (size_t i = 0; i < DRA_CLASS_KINDS; i++)
+        free(t->dra_selectors[i]);
     memset(t, 0, sizeof(*t));
 }
 
@@ -63,6 +66,10 @@ policy_free(struct policy *p)
     policy_strings_clear(&p->exempt_namespaces);
     policy_strings_clear(&p->quota_admin_users);
     policy_strings_clear(&p->quota_admin_groups);
+    for (size_t i = 0; i < p->dra.nclasses; i++)
+        free(p->dra.classes[i].name);
+    free(p->dra.classes);
+    free(p->dra.driver);
     for (size_t i = 0; i < p->ntenants; i++)
         policy_tenant_clear(&p->tenants[i]);
     free(p->tenants);

@@ -22,13 +22,37 @@ struct policy_strings {
 };
 
 struct policy_pattern {
-    char *source;       /* as written in the policy */
-    pcre2_code *code;   /* compiled anchored at both ends, JIT-compiled when possible */
+    char *source;     /* as written in the policy */
+    pcre2_code *code; /* compiled anchored at both ends, JIT-compiled when possible */
 };
 
 struct policy_quota {
-    char *resource;     /* e.g. "nvidia.com/gpu", "nvidia.com/mig-1g.10gb" */
+    char *resource; /* e.g. "nvidia.com/gpu", "nvidia.com/mig-1g.10gb",
+                       "gpu.nvidia.com.deviceclass.resource.k8s.io/devices" or
+                       "deviceclass.resource.kubernetes.io/gpu.nvidia.com" */
     int64_t ceiling;
+};
+
+/* What a device class listed in settings.dra.deviceClasses hands out. */
+enum dra_class_kind {
+    DRA_CLASS_GPU, /* whole GPUs (or passthrough GPUs) */
+    DRA_CLASS_MIG, /* MIG devices */
+    DRA_CLASS_KINDS
+};
+
+struct policy_dra_class {
+    char *name;
+    enum dra_class_kind kind;
+};
+
+/* settings.dra: how Dynamic Resource Allocation hands out GPUs. */
+struct policy_dra {
+    struct policy_dra_class *classes; /* sorted by name, unique */
+    size_t nclasses;
+    char *driver;             /* whose opaque config carries sharing; its attribute domain */
+    unsigned default_sharing; /* SHARING_EXCLUSIVE or SHARING_TIME_SLICING */
+    bool pods_with_claims_are_gpu_pods;
+    bool written; /* settings.dra is in the file (for the lint) */
 };
 
 struct policy_tenant {
@@ -36,15 +60,19 @@ struct policy_tenant {
     struct policy_strings namespaces;
     struct policy_pattern *patterns; /* empty: every service account is allowed */
     size_t npatterns;
-    unsigned sharing;                /* SHARING_* bits, at least one */
-    struct policy_strings products;  /* sorted, unique, at least one */
+    unsigned sharing;                   /* SHARING_* bits, at least one */
+    struct policy_strings products;     /* sorted, unique, at least one */
     struct policy_strings mig_profiles; /* sorted, unique; non-empty when sharing has mig */
-    int64_t max_gpus_per_pod;        /* -1: no cap */
-    bool has_quota;                  /* when true, resources not listed have ceiling 0 */
+    int64_t max_gpus_per_pod;           /* -1: no cap */
+    bool has_quota;                     /* when true, resources not listed have ceiling 0 */
     struct policy_quota *quota;
     size_t nquota;
     bool has_mode;
     enum policy_mode mode;
+    bool has_device_classes;              /* deviceClasses is written: an allow-list */
+    struct policy_strings device_classes; /* sorted, unique */
+    bool admin_access;                    /* its claims may ask for adminAccess on GPU classes */
+    char *dra_selectors[DRA_CLASS_KINDS]; /* the CEL selector /mutate adds, per class kind */
 };
 
 struct policy_toleration {
@@ -71,6 +99,7 @@ struct policy {
     struct policy_strings quota_admin_users;
     struct policy_strings quota_admin_groups;
     bool deny_toleration_without_gpu;
+    struct policy_dra dra;
     struct policy_tenant *tenants;
     size_t ntenants;
     struct policy_ns_slot *ns_slots;

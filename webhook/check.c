@@ -80,10 +80,14 @@ static const struct check_kind judged_kinds[] = {
     {"apps", "DaemonSet", "/spec/template", "spec.template"},
     {"batch", "Job", "/spec/template", "spec.template"},
     {"batch", "CronJob", "/spec/jobTemplate/spec/template", "spec.jobTemplate.spec.template"},
+    {"resource.k8s.io", "ResourceClaim", NULL, NULL},
+    {"resource.k8s.io", "ResourceClaimTemplate", NULL, NULL},
+    {"resource.k8s.io", "DeviceClass", NULL, NULL},
 };
 
 /* Kinds without a namespace, among those found in manifests next to workloads. */
 static const char *const cluster_kinds[] = {
+    "DeviceClass",
     "Namespace",
     "Node",
     "PersistentVolume",
@@ -453,6 +457,17 @@ check_entry_patch(const struct check_entry *e)
     return e->have_pods ? e->pods.patch : e->v.patch;
 }
 
+/* Returns true for an admitted object whose patch is worth showing: pods and claims. */
+static bool
+check_entry_shows_patch(const struct check_entry *e)
+{
+    if (check_entry_pod(e) != NULL)
+        return true;
+    return e->v.allowed && e->judged != NULL && !e->exempt &&
+           (strcmp(e->judged->kind, "ResourceClaim") == 0 ||
+            strcmp(e->judged->kind, "ResourceClaimTemplate") == 0);
+}
+
 static void
 check_print_verdict(const char *prefix, const struct check_verdict *v, const char *note)
 {
@@ -488,7 +503,7 @@ check_print_text(const struct check_entry *e, const cJSON *nodes)
         printf("  warning: %s\n", e->v.warnings[i]);
     if (e->have_pods && !e->pods.allowed)
         check_print_verdict("  its pods: ", &e->pods, NULL);
-    if (pod != NULL && e->judged != NULL && !e->exempt) {
+    if (check_entry_shows_patch(e) && e->judged != NULL && !e->exempt) {
         if (patch == NULL) {
             printf("  patch: none\n");
         } else {
@@ -567,7 +582,7 @@ check_add_json(struct check_ctx *cx, const struct check_entry *e, cJSON *nodes)
         cJSON_AddItemToObject(item, "pods", check_verdict_json(&e->pods, cJSON_CreateObject()));
     else
         cJSON_AddNullToObject(item, "pods");
-    if (pod != NULL && patch != NULL)
+    if (check_entry_shows_patch(e) && patch != NULL)
         cJSON_AddItemToObject(item, "patch", cJSON_Duplicate(patch, true));
     else
         cJSON_AddNullToObject(item, "patch");

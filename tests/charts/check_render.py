@@ -31,8 +31,16 @@ VALIDATE_RULES = [
     (["apps"], ["deployments", "replicasets", "statefulsets", "daemonsets"], ["CREATE", "UPDATE"]),
     (["batch"], ["jobs", "cronjobs"], ["CREATE", "UPDATE"]),
     ([""], ["resourcequotas"], ["CREATE", "UPDATE", "DELETE"]),
+    (["resource.k8s.io"], ["resourceclaims", "resourceclaimtemplates"], ["CREATE", "UPDATE"]),
 ]
-MUTATE_RULES = [([""], ["pods"], ["CREATE"])]
+MUTATE_RULES = [
+    ([""], ["pods"], ["CREATE"]),
+    (["resource.k8s.io"], ["resourceclaims", "resourceclaimtemplates"], ["CREATE"]),
+]
+# DeviceClasses are cluster objects, only warned about: a webhook of their own that never blocks.
+DEVICECLASS_WEBHOOK = "validate-deviceclasses.gpu-tenancy.io"
+DEVICECLASS_RULES = [(["resource.k8s.io"], ["deviceclasses"], ["CREATE", "UPDATE"])]
+DRA_DEVICES_SUFFIX = ".deviceclass.resource.k8s.io/devices"
 
 
 class Problems:
@@ -125,13 +133,15 @@ def check_chain(p, ca_pem, cert_pem, key_pem, host, dns_names, what):
                 "%s: the serving certificate lacks extendedKeyUsage serverAuth" % what)
 
 
-def check_webhook(p, wh, kind, path, rules, svc, svc_port, values, skipped, ca_bundle):
+def check_webhook(p, wh, kind, path, rules, svc, svc_port, values, skipped, ca_bundle,
+                  failure_policy=None, scope="Namespaced"):
     what = "%s webhook %s" % (kind, wh.get("name"))
+    failure_policy = failure_policy or values["webhook"]["failurePolicy"]
     p.check(wh.get("admissionReviewVersions") == ["v1"], "%s: admissionReviewVersions" % what)
     p.check(wh.get("sideEffects") == "None", "%s: sideEffects must be None" % what)
     p.check(wh.get("timeoutSeconds") == values["webhook"]["timeoutSeconds"]
             and 1 <= wh["timeoutSeconds"] <= 30, "%s: timeoutSeconds" % what)
-    p.check(wh.get("failurePolicy") == values["webhook"]["failurePolicy"],
+    p.check(wh.get("failurePolicy") == failure_policy,
             "%s: failurePolicy is %s" % (what, wh.get("failurePolicy")))
     p.check(wh.get("matchPolicy") == "Equivalent", "%s: matchPolicy must be Equivalent" % what)
     if kind == "MutatingWebhookConfiguration":
@@ -151,8 +161,12 @@ def check_webhook(p, wh, kind, path, rules, svc, svc_port, values, skipped, ca_b
     want = [(sorted(g), sorted(r), sorted(o)) for g, r, o in rules]
     p.check(sorted(got) == sorted(want), "%s: rules are %s, want %s" % (what, got, want))
     for r in wh.get("rules", []):
-        p.check(r.get("scope") == "Namespaced" and r.get("apiVersions") == ["v1"],
-                "%s: a rule is not v1 and Namespaced" % what)
+        p.check(r.get("scope") == scope and r.get("apiVersions") == ["v1"],
+                "%s: a rule is not v1 and %s" % (what, scope))
+    if scope == "Cluster":
+        # A namespaceSelector does not apply to cluster objects; none is written.
+        p.check("namespaceSelector" not in wh, "%s: a namespaceSelector on cluster objects" % what)
+        return
     sel = (wh.get("namespaceSelector") or {}).get("matchExpressions") or []
     p.check(len(sel) == 1 and sel[0].get("key") == "kubernetes.io/metadata.name"
             and sel[0].get("operator") == "NotIn" and sorted(sel[0].get("values", [])) == skipped,
@@ -417,19 +431,32 @@ def check_render(text, release, namespace, values, binary=None):
         p.check(annotations.get("cert-manager.io/inject-ca-from") == inject,
                 "%s: cert-manager.io/inject-ca-from is %s, want %s"
                 % (kind, annotations.get("cert-manager.io/inject-ca-from"), inject))
-        p.check(len(cfg.get("webhooks", [])) == 1, "%s: want one webhook" % kind)
-        for wh in cfg.get("webhooks", []):
+        webhooks = cfg.get("webhooks", [])
+        extra = [wh for wh in webhooks if wh.get("name") == DEVICECLASS_WEBHOOK]
+        main = [wh for wh in webhooks if wh.get("name") != DEVICECLASS_WEBHOOK]
+        p.check(len(main) == 1, "%s: want one webhook for namespaced objects" % kind)
+        for wh in main:
             check_webhook(p, wh, kind, path, rules, svc, svc_ports[0]["port"], values, skipped,
                           ca_bundle)
+        if kind == "MutatingWebhookConfiguration":
+            p.check(not extra, "%s: DeviceClasses are not mutated" % kind)
+            continue
+        if p.check(len(extra) == 1, "%s: want the webhook %s" % (kind, DEVICECLASS_WEBHOOK)):
+            check_webhook(p, extra[0], kind, path, DEVICECLASS_RULES, svc, svc_ports[0]["port"],
+                          values, skipped, ca_bundle, failure_policy="Ignore", scope="Cluster")
 
-    # The ResourceQuotas: one per namespace of each tenant with a quota, requests.<resource>.
+    # The ResourceQuotas: one per namespace of each tenant with a quota, requests.<resource>, but
+    # a DRA class's devices count (and a key already written with requests.) as it is.
+    def quota_key(r):
+        return r if r.endswith(DRA_DEVICES_SUFFIX) or r.startswith("requests.") else "requests." + r
+
     want_quotas = {}
     if values["resourceQuotas"]["create"]:
         for t in policy["tenants"]:
             if t.get("quota"):
                 for ns in t["namespaces"]:
                     want_quotas[(ns, "gpu-tenancy-" + t["name"])] = {
-                        "requests." + r: str(v) for r, v in t["quota"].items()}
+                        quota_key(r): str(v) for r, v in t["quota"].items()}
     got_quotas = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["spec"]["hard"]
                   for d in find(docs, "ResourceQuota")}
     p.check(got_quotas == want_quotas,

@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CHART = os.path.join(ROOT, "charts", "gpu-tenancy-webhook")
 EXAMPLE_POLICY = os.path.join(ROOT, "policy", "examples", "policy.yaml")
+DRA_POLICY = os.path.join(ROOT, "tests", "data", "good-dra-policy.yaml")
 SCHEMA_ERROR = "values don't meet the specifications of the schema"
 
 sys.path.insert(0, HERE)
@@ -193,6 +194,8 @@ def main():
 
     with open(EXAMPLE_POLICY) as f:
         example_policy = yaml.safe_load(f)
+    with open(DRA_POLICY) as f:
+        dra_policy = yaml.safe_load(f)
 
     with tempfile.TemporaryDirectory() as tmp:
         h = Helm(helm_path, tmp)
@@ -206,6 +209,7 @@ def main():
         h.lint("tls certManager", cert_manager)
         h.lint("tls secret", user_secret)
         h.lint("example policy with quotas", {"policy": example_policy})
+        h.lint("policy with DRA settings and quotas", {"policy": dra_policy})
 
         # Render and check.
         default = h.template("default values", "gpu-tenancy-webhook", "gpu-tenancy-system", {})
@@ -226,6 +230,9 @@ def main():
         h.template("custom release name and namespace, example policy", "team-gpu", "platform",
                    custom)
         h.template("fullnameOverride", "x", "gpu", {"fullnameOverride": "gtw"})
+        # DRA: settings.dra, tenants' deviceClasses and adminAccess, DRA quota keys rendered.
+        h.template("policy with DRA settings and quotas", "gpu-tenancy-webhook",
+                   "gpu-tenancy-system", {"policy": dra_policy})
         no_settings = copy.deepcopy(example_policy)
         del no_settings["settings"]
         h.template("policy without settings (default exempt namespaces)", "gpu-tenancy-webhook",
@@ -266,6 +273,19 @@ def main():
         wrong = copy.deepcopy(example_policy)
         del wrong["tenants"][0]["migProfiles"]
         h.refuse("mig without migProfiles", {"policy": wrong}, SCHEMA_ERROR)
+        wrong = copy.deepcopy(dra_policy)
+        wrong["settings"]["dra"]["deviceClass"] = wrong["settings"]["dra"].pop("deviceClasses")
+        h.refuse("a typo in settings.dra", {"policy": wrong}, SCHEMA_ERROR)
+        wrong = copy.deepcopy(dra_policy)
+        wrong["settings"]["dra"]["deviceClasses"]["gpu.nvidia.com"] = "whole"
+        h.refuse("a device class kind that is neither gpu nor mig", {"policy": wrong},
+                 SCHEMA_ERROR)
+        wrong = copy.deepcopy(dra_policy)
+        wrong["tenants"][0]["quota"]["gpu.nvidia.com.deviceclass/devices"] = 1
+        h.refuse("a DRA quota key of no known form", {"policy": wrong}, SCHEMA_ERROR)
+        wrong = copy.deepcopy(dra_policy)
+        wrong["tenants"][0]["adminAccess"] = "yes"
+        h.refuse("a string for adminAccess", {"policy": wrong}, SCHEMA_ERROR)
         h.refuse("a string for replicaCount", {"replicaCount": "two"}, SCHEMA_ERROR)
         h.refuse("an unknown top-level value", {"replicas": 3}, SCHEMA_ERROR)
         h.refuse("tls secret without a Secret name",

@@ -353,6 +353,21 @@ class CheckTest(unittest.TestCase):
 
     # ---- bad input and exit statuses ---------------------------------------------------------
 
+    def test_resource_claim_template(self):
+        claim = ("apiVersion: resource.k8s.io/v1\nkind: ResourceClaimTemplate\n"
+                 "metadata: {name: one-gpu, namespace: ml-research}\n"
+                 "spec:\n  spec:\n    devices:\n      requests:\n"
+                 "        - name: gpu\n          exactly: {deviceClassName: gpu.nvidia.com}\n")
+        policy = apiserver.data_path("good-dra-policy.yaml")
+        status, report, err = check_json("-", stdin=claim, policy=policy)
+        self.assertEqual((status, err), (0, ""))
+        self.assertTrue(report[0]["judged"])
+        paths = [op["path"] for op in report[0]["patch"]]
+        self.assertIn("/spec/spec/devices/requests/0/exactly/selectors", paths)
+        status, out, _ = check("-", stdin=claim.replace("ml-research", "nobody"), policy=policy)
+        self.assertEqual(status, 1, out)
+        self.assertIn("ResourceClaimTemplate nobody/one-gpu: denied", out)
+
     def test_bad_input_golden_errors(self):
         for name in ("bad-syntax.yaml", "bad-no-kind.yaml", "bad-json.json"):
             with self.subTest(name=name):
