@@ -123,20 +123,6 @@ decide_tolerates_gpu_nodes(const struct policy *p, const cJSON *tolerations)
     return false;
 }
 
-static void
-decide_join(const struct policy_strings *l, char *buf, size_t size)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < l->count; i++) {
-        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", l->items[i]);
-        if (n < 0 || (size_t)n >= size - used)
-            break;
-        used += (size_t)n;
-    }
-}
-
 /*
  * Checks that the pod's own nodeSelector and required node affinity ask only for products the
  * placement allows. Returns 0, or -1 with why set.
@@ -154,7 +140,7 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
 
     if (allowed == NULL)
         return 0;
-    decide_join(allowed, list, sizeof(list));
+    policy_strings_join(allowed, list, sizeof(list));
     if (pinned != NULL && !policy_strings_contains(allowed, pinned)) {
         snprintf(why, why_size,
                  "nodeSelector pins %s to \"%s\", which tenant \"%s\" may not use "

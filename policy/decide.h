@@ -20,8 +20,8 @@ enum decide_endpoint {
 
 struct decision {
     bool allowed;
-    int code;              /* HTTP-style status when denied: 403 policy, 400 unreadable object */
-    char *message;         /* owned; the reason for a denial, or for a warned/audited violation */
+    int code;      /* HTTP-style status when denied: 403 policy, 400 unreadable object */
+    char *message; /* owned; the reason for a denial, or for a warned/audited violation */
     char *warnings[DECISION_WARNINGS_MAX]; /* owned, each at most DECISION_WARNING_LEN bytes */
     size_t nwarnings;
     cJSON *patch;          /* owned JSON Patch array, or NULL */

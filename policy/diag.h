@@ -10,10 +10,10 @@
 #define DIAG_MESSAGE_MAX 256
 
 struct diag {
-    char *file;         /* owned */
-    unsigned line;      /* 1-based; 0 when the problem has no position */
-    unsigned column;    /* 1-based */
-    bool warning;       /* a warning does not make the file invalid */
+    char *file;                     /* owned */
+    unsigned line;                  /* 1-based; 0 when the problem has no position */
+    unsigned column;                /* 1-based */
+    bool warning;                   /* a warning does not make the file invalid */
     char message[DIAG_MESSAGE_MAX]; /* one line, no trailing newline */
 };
 

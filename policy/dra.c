@@ -2,6 +2,7 @@
 /* Dynamic Resource Allocation: GPU device classes, the tenant's CEL selector, and the rules for
  * ResourceClaims, their templates, DeviceClasses and the DRA side of pods. */
 #include "policy/dra.h"
+#include "policy/patch.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,20 +130,6 @@ dra_gets_text(unsigned need, char *buf, size_t size)
         snprintf(buf, size, "mig");
 }
 
-static void
-dra_join(const struct policy_strings *l, char *buf, size_t size)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < l->count; i++) {
-        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", l->items[i]);
-        if (n < 0 || (size_t)n >= size - used)
-            break;
-        used += (size_t)n;
-    }
-}
-
 /*
  * Says why tenant t may not use class c (what names the asker, e.g. `request "gpu"`). Call only
  * when dra_tenant_may_use_class is false.
@@ -164,7 +151,7 @@ dra_class_refusal(const struct policy_tenant *t, const struct policy_dra_class *
                  "mig",
                  what, c->name, t->name);
     } else {
-        dra_join(&t->device_classes, list, sizeof(list));
+        policy_strings_join(&t->device_classes, list, sizeof(list));
         snprintf(why, size, "%s: tenant \"%s\" may not use device class \"%s\" (allowed: %s)", what,
                  t->name, c->name, t->device_classes.count ? list : "none");
     }
@@ -900,18 +887,6 @@ dra_check_counts(struct dra_claim *cl, char *why, size_t size)
     return rc;
 }
 
-/* Appends {"op": "add", "path": path, "value": value} to ops; takes ownership of value. */
-static void
-dra_patch_add(cJSON *ops, const char *path, cJSON *value)
-{
-    cJSON *op = cJSON_CreateObject();
-
-    cJSON_AddStringToObject(op, "op", "add");
-    cJSON_AddStringToObject(op, "path", path);
-    cJSON_AddItemToObject(op, "value", value);
-    cJSON_AddItemToArray(ops, op);
-}
-
 static cJSON *
 dra_selector_json(const char *expression)
 {
@@ -939,19 +914,19 @@ dra_patch_label(cJSON *ops, const cJSON *meta, const char *pointer, const char *
     if (cJSON_IsObject(labels)) {
         /* "add" on an existing member replaces it, so a forged value is overwritten. */
         snprintf(path, sizeof(path), "%s/labels/" TENANT_LABEL_POINTER, pointer);
-        dra_patch_add(ops, path, cJSON_CreateString(tenant));
+        patch_add_op(ops, path, cJSON_CreateString(tenant));
         return;
     }
     value = cJSON_CreateObject();
     cJSON_AddStringToObject(value, TENANT_LABEL, tenant);
     if (cJSON_IsObject(meta)) {
         snprintf(path, sizeof(path), "%s/labels", pointer);
-        dra_patch_add(ops, path, value);
+        patch_add_op(ops, path, value);
         return;
     }
     outer = cJSON_CreateObject();
     cJSON_AddItemToObject(outer, "labels", value);
-    dra_patch_add(ops, pointer, outer);
+    patch_add_op(ops, pointer, outer);
 }
 
 /*
@@ -974,13 +949,13 @@ dra_claim_patch(const struct dra_claim *cl, const cJSON *object, enum dra_object
             continue;
         if (cJSON_IsArray(list)) {
             snprintf(path, sizeof(path), "%s/selectors/-", r->path);
-            dra_patch_add(ops, path, dra_selector_json(sel));
+            patch_add_op(ops, path, dra_selector_json(sel));
         } else {
             cJSON *value = cJSON_CreateArray();
 
             cJSON_AddItemToArray(value, dra_selector_json(sel));
             snprintf(path, sizeof(path), "%s/selectors", r->path);
-            dra_patch_add(ops, path, value);
+            patch_add_op(ops, path, value);
         }
     }
     dra_patch_label(ops, dra_get(object, "metadata"), "/metadata", cl->t->name);

@@ -68,9 +68,8 @@ patch_toleration_json(const struct policy *p)
     return tol;
 }
 
-/* Appends {"op": "add", "path": path, "value": value} to ops; takes ownership of value. */
-static void
-patch_add(cJSON *ops, const char *path, cJSON *value)
+void
+patch_add_op(cJSON *ops, const char *path, cJSON *value)
 {
     cJSON *op = cJSON_CreateObject();
 
@@ -171,14 +170,14 @@ patch_affinity(cJSON *ops, const cJSON *spec, const struct placement *pl)
             } else if (!cJSON_IsArray(exprs)) {
                 snprintf(path, sizeof(path), REQUIRED_PATH "/nodeSelectorTerms/%d/matchExpressions",
                          i);
-                patch_add(ops, path, patch_expressions_json(pl));
+                patch_add_op(ops, path, patch_expressions_json(pl));
             } else {
                 for (size_t r = 0; r < pl->count; r++) {
                     if (patch_term_has(exprs, &pl->reqs[r]))
                         continue;
                     snprintf(path, sizeof(path),
                              REQUIRED_PATH "/nodeSelectorTerms/%d/matchExpressions/-", i);
-                    patch_add(ops, path, patch_requirement_json(&pl->reqs[r]));
+                    patch_add_op(ops, path, patch_requirement_json(&pl->reqs[r]));
                 }
             }
             i++;
@@ -192,27 +191,27 @@ patch_affinity(cJSON *ops, const cJSON *spec, const struct placement *pl)
     value = cJSON_CreateArray();
     cJSON_AddItemToArray(value, term);
     if (cJSON_IsObject(required)) {
-        patch_add(ops, REQUIRED_PATH "/nodeSelectorTerms", value);
+        patch_add_op(ops, REQUIRED_PATH "/nodeSelectorTerms", value);
         return;
     }
     term = value;
     value = cJSON_CreateObject();
     cJSON_AddItemToObject(value, "nodeSelectorTerms", term);
     if (cJSON_IsObject(node)) {
-        patch_add(ops, REQUIRED_PATH, value);
+        patch_add_op(ops, REQUIRED_PATH, value);
         return;
     }
     term = value;
     value = cJSON_CreateObject();
     cJSON_AddItemToObject(value, "requiredDuringSchedulingIgnoredDuringExecution", term);
     if (cJSON_IsObject(affinity)) {
-        patch_add(ops, "/spec/affinity/nodeAffinity", value);
+        patch_add_op(ops, "/spec/affinity/nodeAffinity", value);
         return;
     }
     term = value;
     value = cJSON_CreateObject();
     cJSON_AddItemToObject(value, "nodeAffinity", term);
-    patch_add(ops, "/spec/affinity", value);
+    patch_add_op(ops, "/spec/affinity", value);
 }
 
 static void
@@ -226,19 +225,19 @@ patch_tenant_label(cJSON *ops, const cJSON *pod, const struct policy_tenant *t)
         return;
     if (cJSON_IsObject(labels)) {
         /* "add" on an existing member replaces it, so a forged value is overwritten. */
-        patch_add(ops, "/metadata/labels/" TENANT_LABEL_POINTER, cJSON_CreateString(t->name));
+        patch_add_op(ops, "/metadata/labels/" TENANT_LABEL_POINTER, cJSON_CreateString(t->name));
         return;
     }
     value = cJSON_CreateObject();
     cJSON_AddStringToObject(value, TENANT_LABEL, t->name);
     if (cJSON_IsObject(meta)) {
-        patch_add(ops, "/metadata/labels", value);
+        patch_add_op(ops, "/metadata/labels", value);
         return;
     }
     {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddItemToObject(m, "labels", value);
-        patch_add(ops, "/metadata", m);
+        patch_add_op(ops, "/metadata", m);
     }
 }
 
@@ -252,11 +251,11 @@ patch_for_pod(const struct policy *p, const struct policy_tenant *t, const cJSON
 
     if (!patch_tolerates_gpu_taint(p, tolerations)) {
         if (cJSON_IsArray(tolerations)) {
-            patch_add(ops, "/spec/tolerations/-", patch_toleration_json(p));
+            patch_add_op(ops, "/spec/tolerations/-", patch_toleration_json(p));
         } else {
             cJSON *list = cJSON_CreateArray();
             cJSON_AddItemToArray(list, patch_toleration_json(p));
-            patch_add(ops, "/spec/tolerations", list);
+            patch_add_op(ops, "/spec/tolerations", list);
         }
     }
     patch_affinity(ops, spec, pl);

@@ -17,6 +17,9 @@
 cJSON *patch_for_pod(const struct policy *p, const struct policy_tenant *t, const cJSON *pod,
                      const struct placement *pl);
 
+/* Appends {"op": "add", "path": path, "value": value} to ops; takes ownership of value. */
+void patch_add_op(cJSON *ops, const char *path, cJSON *value);
+
 /* Returns true when one of the tolerations (a JSON array, may be NULL) tolerates the GPU taint. */
 bool patch_tolerates_gpu_taint(const struct policy *p, const cJSON *tolerations);
 

@@ -44,20 +44,6 @@ placement_sharing_names(unsigned sharing, char *buf, size_t size)
     }
 }
 
-static void
-placement_join(const struct policy_strings *l, char *buf, size_t size)
-{
-    size_t used = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < l->count; i++) {
-        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", l->items[i]);
-        if (n < 0 || (size_t)n >= size - used)
-            break;
-        used += (size_t)n;
-    }
-}
-
 /*
  * ANDs "key In values" into pl: a new key is added, an existing one keeps the intersection.
  * Takes ownership of values. Returns -1 when the intersection is empty.
@@ -161,7 +147,7 @@ placement_for_resource(const struct policy *p, const struct policy_tenant *t,
         }
         if (!policy_strings_contains(&t->mig_profiles, g->profile)) {
             char profiles[256];
-            placement_join(&t->mig_profiles, profiles, sizeof(profiles));
+            policy_strings_join(&t->mig_profiles, profiles, sizeof(profiles));
             snprintf(why, why_size,
                      "tenant \"%s\" may not use MIG profile %s (%s); allowed profiles: %s", t->name,
                      g->profile, g->name, profiles);

@@ -10,7 +10,7 @@
 
 /* One requirement: the node label key must have one of values (operator In). */
 struct placement_req {
-    char *key;                   /* owned */
+    char *key;                    /* owned */
     struct policy_strings values; /* sorted, unique, non-empty */
 };
 

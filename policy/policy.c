@@ -81,6 +81,20 @@ policy_free(struct policy *p)
 /* String lists                                                                              */
 /* ---------------------------------------------------------------------------------------- */
 
+void
+policy_strings_join(const struct policy_strings *l, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < l->count; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", l->items[i]);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
 bool
 policy_strings_contains(const struct policy_strings *l, const char *s)
 {

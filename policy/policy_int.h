@@ -113,6 +113,8 @@ int policy_index_namespaces(struct policy *p);
 /* Returns true when s is one of the strings in l. */
 bool policy_strings_contains(const struct policy_strings *l, const char *s);
 void policy_strings_clear(struct policy_strings *l);
+/* Writes the strings of l into buf as "a, b, c", cut to size. */
+void policy_strings_join(const struct policy_strings *l, char *buf, size_t size);
 /* Sorts l and removes duplicates. */
 void policy_strings_sort_unique(struct policy_strings *l);
 

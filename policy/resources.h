@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#define RESOURCES_MAX 16        /* distinct GPU resources one pod may name */
+#define RESOURCES_MAX 16 /* distinct GPU resources one pod may name */
 #define RESOURCE_NAME_MAX 128
 #define MIG_PROFILE_MAX 64
 
@@ -22,9 +22,9 @@ enum gpu_kind {
 
 struct gpu_resource {
     enum gpu_kind kind;
-    char name[RESOURCE_NAME_MAX];   /* the full resource name */
-    char profile[MIG_PROFILE_MAX];  /* MIG kinds only, e.g. "1g.10gb" */
-    int64_t amount;                 /* effective amount for the pod, > 0 */
+    char name[RESOURCE_NAME_MAX];  /* the full resource name */
+    char profile[MIG_PROFILE_MAX]; /* MIG kinds only, e.g. "1g.10gb" */
+    int64_t amount;                /* effective amount for the pod, > 0 */
 };
 
 struct gpu_amounts {
@@ -52,8 +52,8 @@ bool resources_classify(const char *name, enum gpu_kind *kind, char *profile, si
  * over requests; a request without a limit counts. On anything but RESOURCES_OK, why gets a
  * one-line reason naming the container and resource. out is written in every case.
  */
-enum resources_result resources_for_pod_spec(const cJSON *spec, struct gpu_amounts *out,
-                                             char *why, size_t why_size);
+enum resources_result resources_for_pod_spec(const cJSON *spec, struct gpu_amounts *out, char *why,
+                                             size_t why_size);
 
 /* Returns the amount of resource name in a, or 0. */
 int64_t resources_amount(const struct gpu_amounts *a, const char *name);
