@@ -8,9 +8,9 @@
 /*
  * Between arena_begin and arena_end, cJSON's allocations on this thread come from the thread's
  * arena: a bump pointer in a few reused chunks instead of hundreds of malloc and free calls per
- * review. cJSON's frees of arena memory do nothing; arena_end releases it all at once, so no
- * cJSON object allocated inside may be used after it. Outside, and on other threads, cJSON uses
- * malloc as usual. Calls do not nest.
+ * review. cJSON's frees inside do nothing; arena_end releases it all at once, so no cJSON object
+ * allocated inside may be used after it, and none allocated before may be freed inside. Outside,
+ * and on other threads, cJSON uses malloc as usual. Calls do not nest.
  */
 void arena_begin(void);
 void arena_end(void);

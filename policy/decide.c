@@ -140,8 +140,8 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
 
     if (allowed == NULL)
         return 0;
-    policy_strings_join(allowed, list, sizeof(list));
     if (pinned != NULL && !policy_strings_contains(allowed, pinned)) {
+        policy_strings_join(allowed, list, sizeof(list));
         snprintf(why, why_size,
                  "nodeSelector pins %s to \"%s\", which tenant \"%s\" may not use "
                  "(allowed: %s)",
@@ -168,6 +168,7 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
             {
                 if (!cJSON_IsString(v) || policy_strings_contains(allowed, v->valuestring))
                     continue;
+                policy_strings_join(allowed, list, sizeof(list));
                 snprintf(why, why_size,
                          "node affinity pins %s to \"%s\", which tenant \"%s\" "
                          "may not use (allowed: %s)",

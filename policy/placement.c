@@ -20,6 +20,20 @@ strings_push(struct policy_strings *l, char *owned)
     l->items[l->count++] = owned;
 }
 
+/* Returns a new string of a, b and c (c may be NULL) joined: cheaper than xasprintf per value. */
+static char *
+placement_concat(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = c ? strlen(c) : 0;
+    char *s = xmalloc(la + lb + lc + 1);
+
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb);
+    memcpy(s + la + lb, c ? c : "", lc);
+    s[la + lb + lc] = '\0';
+    return s;
+}
+
 /* Writes the tenant's sharing strategies as "exclusive, time-slicing" into buf. */
 static void
 placement_sharing_names(unsigned sharing, char *buf, size_t size)
@@ -88,14 +102,15 @@ placement_gpu_products(const struct policy_tenant *t, struct policy_strings *out
         if (t->sharing & SHARING_EXCLUSIVE)
             strings_push(out, xstrdup(p));
         if (t->sharing & (SHARING_TIME_SLICING | SHARING_MPS))
-            strings_push(out, xasprintf("%s" PRODUCT_SHARED, p));
+            strings_push(out, placement_concat(p, PRODUCT_SHARED, NULL));
         if (!(t->sharing & SHARING_MIG))
             continue;
         for (size_t m = 0; m < t->mig_profiles.count; m++) {
-            strings_push(out, xasprintf("%s" PRODUCT_MIG "%s", p, t->mig_profiles.items[m]));
+            char *mig = placement_concat(p, PRODUCT_MIG, t->mig_profiles.items[m]);
+
             if (t->sharing & SHARING_TIME_SLICING)
-                strings_push(out, xasprintf("%s" PRODUCT_MIG "%s" PRODUCT_SHARED, p,
-                                            t->mig_profiles.items[m]));
+                strings_push(out, placement_concat(mig, PRODUCT_SHARED, NULL));
+            strings_push(out, mig);
         }
     }
 }
@@ -120,7 +135,6 @@ placement_for_resource(const struct policy *p, const struct policy_tenant *t,
     char allowed[256], key[RESOURCE_NAME_MAX + 32];
     int rc = -1;
 
-    placement_sharing_names(t->sharing, allowed, sizeof(allowed));
     switch (g->kind) {
     case GPU_WHOLE:
         placement_gpu_products(t, &products);
@@ -129,6 +143,7 @@ placement_for_resource(const struct policy *p, const struct policy_tenant *t,
         break;
     case GPU_SHARED:
         if (!(t->sharing & (SHARING_TIME_SLICING | SHARING_MPS))) {
+            placement_sharing_names(t->sharing, allowed, sizeof(allowed));
             snprintf(why, why_size,
                      "tenant \"%s\" may not use %s: it needs sharing time-slicing or mps "
                      "(allowed: %s)",
@@ -140,6 +155,7 @@ placement_for_resource(const struct policy *p, const struct policy_tenant *t,
     case GPU_MIG:
     case GPU_MIG_SHARED:
         if (!(t->sharing & SHARING_MIG)) {
+            placement_sharing_names(t->sharing, allowed, sizeof(allowed));
             snprintf(why, why_size,
                      "tenant \"%s\" may not use %s: it needs sharing mig (allowed: %s)", t->name,
                      g->name, allowed);
@@ -154,6 +170,7 @@ placement_for_resource(const struct policy *p, const struct policy_tenant *t,
             goto out;
         }
         if (g->kind == GPU_MIG_SHARED && !(t->sharing & SHARING_TIME_SLICING)) {
+            placement_sharing_names(t->sharing, allowed, sizeof(allowed));
             snprintf(why, why_size,
                      "tenant \"%s\" may not use %s: it needs sharing time-slicing with mig "
                      "(allowed: %s)",

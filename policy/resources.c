@@ -47,21 +47,33 @@ resources_classify(const char *name, enum gpu_kind *kind, char *profile, size_t 
 
 /*
  * Reads one quantity member of a resources list. Kubernetes sends quantities as strings; a bare
- * JSON number is accepted too.
+ * JSON number is accepted too. The text of a string is in the item; resources_quantity_text
+ * gives it for messages.
  */
 static enum quantity_result
-resources_read_quantity(const cJSON *item, int64_t *out, char *text, size_t text_size)
+resources_read_quantity(const cJSON *item, int64_t *out)
 {
-    if (cJSON_IsString(item)) {
-        snprintf(text, text_size, "%s", item->valuestring);
+    char text[64];
+
+    if (cJSON_IsString(item))
         return quantity_parse(item->valuestring, strlen(item->valuestring), out);
-    }
     if (cJSON_IsNumber(item)) {
-        snprintf(text, text_size, "%g", item->valuedouble);
+        snprintf(text, sizeof(text), "%g", item->valuedouble);
         return quantity_parse(text, strlen(text), out);
     }
-    snprintf(text, text_size, "(not a quantity)");
     return QUANTITY_INVALID;
+}
+
+/* Writes the quantity as the user wrote it, for a message. */
+static void
+resources_quantity_text(const cJSON *item, char *text, size_t size)
+{
+    if (cJSON_IsString(item))
+        snprintf(text, size, "%s", item->valuestring);
+    else if (cJSON_IsNumber(item))
+        snprintf(text, size, "%g", item->valuedouble);
+    else
+        snprintf(text, size, "(not a quantity)");
 }
 
 /* Per-resource running totals while walking the containers. */
@@ -152,7 +164,9 @@ resources_walk_container(struct resources_walk *w, const cJSON *c, enum resource
                 continue;
             /* A request with a limit was handled with the limit. */
             limit = l == 1 ? cJSON_GetObjectItemCaseSensitive(limits, item->string) : NULL;
-            q = resources_read_quantity(item, &amount, text, sizeof(text));
+            q = resources_read_quantity(item, &amount);
+            if (q != QUANTITY_OK)
+                resources_quantity_text(item, text, sizeof(text));
             if (q == QUANTITY_FRACTIONAL) {
                 snprintf(w->why, w->why_size,
                          "container \"%s\" asks for %s %s: GPUs come in whole numbers; to share "
@@ -168,8 +182,9 @@ resources_walk_container(struct resources_walk *w, const cJSON *c, enum resource
             }
             if (limit != NULL) {
                 char ltext[64];
-                if (resources_read_quantity(limit, &other, ltext, sizeof(ltext)) == QUANTITY_OK &&
-                    other != amount) {
+                if (resources_read_quantity(limit, &other) == QUANTITY_OK && other != amount) {
+                    resources_quantity_text(item, text, sizeof(text));
+                    resources_quantity_text(limit, ltext, sizeof(ltext));
                     snprintf(w->why, w->why_size,
                              "container \"%s\": %s request %s differs from its limit %s; they "
                              "must be equal",

@@ -2,6 +2,7 @@
 /* AdmissionReview v1 in, AdmissionReview v1 out: the admission protocol around the decisions. */
 #include "webhook/review.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,169 @@ review_string(const cJSON *obj, const char *key)
 static void
 review_copy(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, size, "%s", src ? src : "");
+    size_t len = src ? strnlen(src, size - 1) : 0;
+
+    memcpy(dst, src ? src : "", len);
+    dst[len] = '\0';
+}
+
+/*
+ * Members no decision reads, left out before parsing: managedFields alone is close to half of a
+ * pod's bytes, and environments, volumes, mounts, probes and images most of the rest. Label or
+ * annotation keys with these names go too, which is harmless for the same reason.
+ */
+#define UNREAD(name)                                                                               \
+    {                                                                                              \
+        name, sizeof(name) - 1                                                                     \
+    }
+static const struct {
+    const char *name;
+    size_t len;
+} review_unread[] = {
+    UNREAD("managedFields"),
+    UNREAD("ownerReferences"),
+    UNREAD("env"),
+    UNREAD("envFrom"),
+    UNREAD("volumes"),
+    UNREAD("volumeMounts"),
+    UNREAD("image"),
+    UNREAD("command"),
+    UNREAD("args"),
+    UNREAD("ports"),
+    UNREAD("livenessProbe"),
+    UNREAD("readinessProbe"),
+    UNREAD("startupProbe"),
+    UNREAD("lifecycle"),
+    UNREAD("securityContext"),
+    UNREAD("imagePullPolicy"),
+    UNREAD("terminationMessagePath"),
+    UNREAD("terminationMessagePolicy"),
+};
+#undef UNREAD
+
+/* Returns the index just past the JSON string that starts at in[i] (a '"'), or len. */
+static size_t
+review_skip_string(const char *in, size_t len, size_t i)
+{
+    for (i++; i < len;) {
+        const char *q = memchr(in + i, '"', len - i);
+        size_t at, slashes = 0;
+
+        if (q == NULL)
+            return len;
+        at = (size_t)(q - in);
+        while (at - slashes > i && in[at - slashes - 1] == '\\')
+            slashes++;
+        if (slashes % 2 == 0)
+            return at + 1;
+        i = at + 1; /* an escaped quote */
+    }
+    return len;
+}
+
+/* Returns the index just past the JSON value that starts at in[i], or len. */
+static size_t
+review_skip_value(const char *in, size_t len, size_t i)
+{
+    /* The bytes that matter when skipping; everything else is passed over in a tight loop. */
+    static const bool structural[256] = {
+        ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true, [','] = true};
+    size_t depth = 0;
+
+    for (; i < len; i++) {
+        while (i < len && !structural[(unsigned char)in[i]])
+            i++;
+        if (i == len)
+            break;
+        switch (in[i]) {
+        case '"':
+            i = review_skip_string(in, len, i) - 1;
+            if (depth == 0)
+                return i + 1;
+            break;
+        case '{':
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            if (depth == 0)
+                return i; /* the end of the enclosing object: a primitive value ended */
+            if (--depth == 0)
+                return i + 1;
+            break;
+        default: /* ',' */
+            if (depth == 0)
+                return i;
+            break;
+        }
+    }
+    return len;
+}
+
+static bool
+review_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t
+review_skip_space(const char *in, size_t len, size_t i)
+{
+    while (i < len && review_is_space(in[i]))
+        i++;
+    return i;
+}
+
+static bool
+review_is_unread(const char *key, size_t len)
+{
+    for (size_t i = 0; i < sizeof(review_unread) / sizeof(review_unread[0]); i++)
+        if (review_unread[i].len == len && memcmp(review_unread[i].name, key, len) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Copies the JSON text in (len bytes) to out (room for len bytes), leaving out the members named
+ * in review_unread, and returns the length written. It scans rather than parses, jumping from
+ * string to string and tracking nesting only where it skips: text that is not JSON stays not
+ * JSON, and cJSON refuses it as before.
+ */
+static size_t
+review_strip_unread(const char *in, size_t len, char *out)
+{
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        const char *q = memchr(in + i, '"', len - i);
+        size_t start = q ? (size_t)(q - in) : len, end, j, last;
+
+        memcpy(out + o, in + i, start - i);
+        o += start - i;
+        if (start == len)
+            break;
+        end = review_skip_string(in, len, start);
+        /* A key follows '{' or ',' and comes before ':'. */
+        for (last = o; last > 0 && review_is_space(out[last - 1]); last--)
+            ;
+        j = review_skip_space(in, len, end);
+        if (last == 0 || (out[last - 1] != '{' && out[last - 1] != ',') || j == len ||
+            in[j] != ':' || end - start < 2 || !review_is_unread(in + start + 1, end - start - 2)) {
+            memcpy(out + o, in + start, end - start);
+            o += end - start;
+            i = end;
+            continue;
+        }
+        j = review_skip_space(in, len,
+                              review_skip_value(in, len, review_skip_space(in, len, j + 1)));
+        if (j < len && in[j] == ',')
+            j++; /* the member goes with the comma after it */
+        else if (out[last - 1] == ',')
+            o = last - 1; /* the last member: the comma before it goes */
+        i = j;
+    }
+    return o;
 }
 
 /* Returns a newly allocated base64 (RFC 4648, padded) encoding of len bytes of data. */
@@ -88,48 +251,107 @@ review_describe(struct review_reply *out, const cJSON *request)
     review_copy(out->name, sizeof(out->name), name);
 }
 
-static cJSON *
-review_response(const char *uid, const struct decision *d)
-{
-    cJSON *root = cJSON_CreateObject(), *resp = cJSON_CreateObject();
+/* A growing text buffer for the answer, written directly rather than through cJSON objects. */
+struct review_buf {
+    char *data;
+    size_t len, cap;
+};
 
-    cJSON_AddStringToObject(root, "apiVersion", REVIEW_API_VERSION);
-    cJSON_AddStringToObject(root, "kind", "AdmissionReview");
-    cJSON_AddItemToObject(root, "response", resp);
-    cJSON_AddStringToObject(resp, "uid", uid);
-    cJSON_AddBoolToObject(resp, "allowed", d->allowed);
+static void
+review_put(struct review_buf *b, const char *s, size_t n)
+{
+    xgrow(&b->data, &b->cap, b->len + n + 1, 1);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void
+review_puts(struct review_buf *b, const char *s)
+{
+    review_put(b, s, strlen(s));
+}
+
+/* Appends s as a JSON string: quoted, with '"', '\\' and control characters escaped. */
+static void
+review_put_string(struct review_buf *b, const char *s)
+{
+    const char *run = s;
+
+    review_put(b, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        review_put(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            review_put(b, esc, 2);
+        } else {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            review_put(b, esc, 6);
+        }
+        run = s + 1;
+    }
+    review_put(b, run, (size_t)(s - run));
+    review_put(b, "\"", 1);
+}
+
+/* Writes the AdmissionReview answer for d into a new buffer owned by the caller. */
+static char *
+review_response(const char *uid, const struct decision *d, size_t *len)
+{
+    struct review_buf b = {NULL, 0, 0};
+
+    review_puts(&b, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"AdmissionReview\","
+                    "\"response\":{\"uid\":");
+    review_put_string(&b, uid);
+    review_puts(&b, d->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
     if (!d->allowed) {
-        cJSON *status = cJSON_CreateObject();
-        cJSON_AddNumberToObject(status, "code", d->code);
-        cJSON_AddStringToObject(status, "reason", d->code == 400 ? "BadRequest" : "Forbidden");
-        cJSON_AddStringToObject(status, "message", d->message ? d->message : "denied");
-        cJSON_AddItemToObject(resp, "status", status);
+        char code[96];
+        snprintf(code, sizeof(code),
+                 ",\"status\":{\"code\":%d,\"reason\":\"%s\",\"message\":", d->code,
+                 d->code == 400 ? "BadRequest" : "Forbidden");
+        review_puts(&b, code);
+        review_put_string(&b, d->message ? d->message : "denied");
+        review_puts(&b, "}");
     }
     if (d->nwarnings > 0) {
-        cJSON *warnings = cJSON_CreateArray();
-        for (size_t i = 0; i < d->nwarnings; i++)
-            cJSON_AddItemToArray(warnings, cJSON_CreateString(d->warnings[i]));
-        cJSON_AddItemToObject(resp, "warnings", warnings);
+        review_puts(&b, ",\"warnings\":[");
+        for (size_t i = 0; i < d->nwarnings; i++) {
+            if (i > 0)
+                review_puts(&b, ",");
+            review_put_string(&b, d->warnings[i]);
+        }
+        review_puts(&b, "]");
     }
     if (d->allowed && d->patch != NULL) {
         char *json = cJSON_PrintUnformatted(d->patch);
         char *b64 = review_base64(json, strlen(json));
-        cJSON_AddStringToObject(resp, "patchType", "JSONPatch");
-        cJSON_AddStringToObject(resp, "patch", b64);
+
+        /* base64 needs no escaping. */
+        review_puts(&b, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
+        review_puts(&b, b64);
+        review_puts(&b, "\"");
         free(b64);
         cJSON_free(json);
     }
-    return root;
+    review_puts(&b, "}}");
+    *len = b.len;
+    return b.data;
 }
 
 void
 review_handle(const struct policy *p, enum decide_endpoint ep, const char *body, size_t len,
               struct review_reply *out)
 {
-    cJSON *root = NULL, *answer = NULL;
+    cJSON *root = NULL;
     const cJSON *request;
     const char *api, *kind, *uid;
-    char *json;
+    char *stripped;
     struct decision d;
 
     memset(out, 0, sizeof(*out));
@@ -139,7 +361,8 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     }
     /* Every JSON node of this review lives in the thread's arena until arena_end below. */
     arena_begin();
-    root = cJSON_ParseWithLength(body, len);
+    stripped = arena_cjson_malloc(len);
+    root = cJSON_ParseWithLength(stripped, review_strip_unread(body, len, stripped));
     if (root == NULL) {
         review_fail(out, "malformed JSON: expected an AdmissionReview");
         goto out;
@@ -162,12 +385,9 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     }
 
     decide_request(p, ep, request, &d);
-    answer = review_response(uid, &d);
     out->status = 200;
     out->json = true;
-    json = cJSON_PrintUnformatted(answer);
-    out->len = strlen(json);
-    out->body = xstrndup(json, out->len); /* outlives the arena */
+    out->body = review_response(uid, &d, &out->len); /* malloc'd: it outlives the arena */
     review_copy(out->uid, sizeof(out->uid), uid);
     review_describe(out, request);
     review_copy(out->tenant, sizeof(out->tenant), d.tenant);
@@ -181,10 +401,9 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
         out->reason = d.message;
         d.message = NULL;
     }
+    d.patch = NULL; /* in the arena, like root: arena_end releases them all at once */
     decision_clear(&d);
 out:
-    cJSON_Delete(answer);
-    cJSON_Delete(root);
     arena_end();
 }
 

@@ -92,6 +92,36 @@ main(void)
     cJSON_Delete(a);
     review_reply_clear(&r);
 
+    /*
+     * Members no decision reads are left out before parsing, wherever they stand: first, last,
+     * alone, nested, with odd spacing, next to strings that merely contain their names.
+     */
+    a = handle(p, DECIDE_MUTATE,
+               "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+               "\"request\":{\"uid\":\"705ab4f5-6393-11e8-b7cc-42010a800002\",\"kind\":"
+               "{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},\"namespace\":\"excl\","
+               "\"operation\":\"CREATE\",\"object\":{\"metadata\":{\"managedFields\":[{\"f:x\":"
+               "{\"}\\\"]\":{}}}],\"name\":\"p\",\"labels\":{ \"env\" : \"a,\\\"b\" },"
+               "\"annotations\":{\"note\":\"\\\"env\\\": 1\"}},\"spec\":{\"volumes\":[],"
+               "\"containers\":[{\"env\":[{\"name\":\"A\",\"value\":\"{[\"}],\"name\":\"c\","
+               "\"resources\":{\"limits\":{\"nvidia.com/gpu\":1}},\"image\":\"x\"}],"
+               "\"tolerations\":[]   ,  \"ports\" : 7}}}}",
+               200, &r);
+    resp = cJSON_GetObjectItem(a, "response");
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(resp, "allowed")));
+    CHECK(cJSON_GetObjectItem(resp, "patch") != NULL);
+    CHECK_STR(r.name, "p");
+    cJSON_Delete(a);
+    review_reply_clear(&r);
+    /* What is not JSON stays not JSON. */
+    handle(p, DECIDE_MUTATE,
+           "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+           "\"request\":{\"uid\":\"u\",\"env\":",
+           400, &r);
+    review_reply_clear(&r);
+    handle(p, DECIDE_MUTATE, "{\"env\":[1,2", 400, &r);
+    review_reply_clear(&r);
+
     /* Bodies that are no AdmissionReview: HTTP 400 with a reason. */
     handle(p, DECIDE_MUTATE, "", 400, &r);
     review_reply_clear(&r);
