@@ -64,129 +64,278 @@ static const struct {
 };
 #undef UNREAD
 
-/* Returns the index just past the JSON string that starts at in[i] (a '"'), or len. */
-static size_t
-review_skip_string(const char *in, size_t len, size_t i)
-{
-    for (i++; i < len;) {
-        const char *q = memchr(in + i, '"', len - i);
-        size_t at, slashes = 0;
+/*
+ * The body is copied once through a small validating scanner before cJSON sees it: it leaves out
+ * the members named in review_unread and accepts only what cJSON itself accepts (its whitespace,
+ * escapes, numbers, literals and nesting limit), so a body is valid after the copy exactly when
+ * it was before. When the scanner cannot vouch for the body, cJSON parses the body as it came.
+ */
+struct review_scan {
+    const char *in;
+    size_t len, i;
+    char *out; /* NULL while a value is only checked, not copied */
+    size_t o;
+};
 
-        if (q == NULL)
-            return len;
-        at = (size_t)(q - in);
-        while (at - slashes > i && in[at - slashes - 1] == '\\')
-            slashes++;
-        if (slashes % 2 == 0)
-            return at + 1;
-        i = at + 1; /* an escaped quote */
+#define REVIEW_NESTING_MAX 1000 /* cJSON's CJSON_NESTING_LIMIT */
+
+static void
+review_emit(struct review_scan *s, const char *p, size_t n)
+{
+    if (s->out != NULL) {
+        memcpy(s->out + s->o, p, n);
+        s->o += n;
     }
-    return len;
 }
 
-/* Returns the index just past the JSON value that starts at in[i], or len. */
-static size_t
-review_skip_value(const char *in, size_t len, size_t i)
+/* cJSON's whitespace: every byte up to and including the space. */
+static void
+review_scan_space(struct review_scan *s)
 {
-    /* The bytes that matter when skipping; everything else is passed over in a tight loop. */
-    static const bool structural[256] = {
-        ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true, [','] = true};
-    size_t depth = 0;
-
-    for (; i < len; i++) {
-        while (i < len && !structural[(unsigned char)in[i]])
-            i++;
-        if (i == len)
-            break;
-        switch (in[i]) {
-        case '"':
-            i = review_skip_string(in, len, i) - 1;
-            if (depth == 0)
-                return i + 1;
-            break;
-        case '{':
-        case '[':
-            depth++;
-            break;
-        case '}':
-        case ']':
-            if (depth == 0)
-                return i; /* the end of the enclosing object: a primitive value ended */
-            if (--depth == 0)
-                return i + 1;
-            break;
-        default: /* ',' */
-            if (depth == 0)
-                return i;
-            break;
-        }
-    }
-    return len;
+    while (s->i < s->len && (unsigned char)s->in[s->i] <= ' ')
+        s->i++;
 }
 
 static bool
-review_is_space(char c)
+review_hex4(const char *p, unsigned *code)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    *code = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p[k];
+        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+        if (v == 16)
+            return false;
+        *code = *code << 4 | v;
+    }
+    return true;
 }
 
-static size_t
-review_skip_space(const char *in, size_t len, size_t i)
+/* A string at s->i ('"'): copied whole; escapes as cJSON reads them, \u with surrogate pairs. */
+static bool
+review_scan_string(struct review_scan *s)
 {
-    while (i < len && review_is_space(in[i]))
-        i++;
-    return i;
+    size_t start = s->i, i = s->i + 1;
+
+    for (;;) {
+        unsigned code, low;
+
+        /* Most strings are short keys: a plain loop beats two memchr calls. */
+        while (i < s->len && s->in[i] != '"' && s->in[i] != '\\')
+            i++;
+        if (i >= s->len)
+            return false;
+        if (s->in[i++] == '"')
+            break;
+        if (i >= s->len)
+            return false;
+        switch (s->in[i]) {
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+        case '"':
+        case '\\':
+        case '/':
+            i++;
+            break;
+        case 'u':
+            if (s->len - i < 5 || !review_hex4(s->in + i + 1, &code) ||
+                (code >= 0xDC00 && code <= 0xDFFF))
+                return false;
+            i += 5;
+            if (code >= 0xD800 && code <= 0xDBFF) {
+                if (s->len - i < 6 || s->in[i] != '\\' || s->in[i + 1] != 'u' ||
+                    !review_hex4(s->in + i + 2, &low) || low < 0xDC00 || low > 0xDFFF)
+                    return false;
+                i += 6;
+            }
+            break;
+        default:
+            return false;
+        }
+    }
+    review_emit(s, s->in + start, i - start);
+    s->i = i;
+    return true;
+}
+
+/* A number, read as cJSON reads it: its characters, at most 63, then strtod. */
+static bool
+review_scan_number(struct review_scan *s)
+{
+    char buf[64], *end;
+    size_t n = 0;
+
+    while (n < sizeof(buf) - 1 && s->i + n < s->len && strchr("0123456789+-eE.", s->in[s->i + n]) &&
+           s->in[s->i + n] != '\0') {
+        buf[n] = s->in[s->i + n];
+        n++;
+    }
+    buf[n] = '\0';
+    strtod(buf, &end);
+    if (end == buf)
+        return false;
+    review_emit(s, s->in + s->i, (size_t)(end - buf));
+    s->i += (size_t)(end - buf);
+    return true;
 }
 
 static bool
 review_is_unread(const char *key, size_t len)
 {
+    /* The first letters of review_unread's names: most keys are passed over on one lookup. */
+    static const bool first[256] = {
+        ['a'] = true, ['c'] = true, ['e'] = true, ['i'] = true, ['l'] = true, ['m'] = true,
+        ['o'] = true, ['p'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['v'] = true};
+
+    if (len == 0 || !first[(unsigned char)key[0]])
+        return false;
     for (size_t i = 0; i < sizeof(review_unread) / sizeof(review_unread[0]); i++)
         if (review_unread[i].len == len && memcmp(review_unread[i].name, key, len) == 0)
             return true;
     return false;
 }
 
+static bool review_scan_value(struct review_scan *s, unsigned depth);
+
+/* An object's members, leaving out unread ones (checked, not copied). */
+static bool
+review_scan_object(struct review_scan *s, unsigned depth)
+{
+    bool first = true;
+
+    review_emit(s, "{", 1);
+    s->i++;
+    review_scan_space(s);
+    if (s->i < s->len && s->in[s->i] == '}')
+        goto close;
+    for (;;) {
+        size_t key = s->i;
+        char *out = s->out;
+        bool unread;
+
+        if (s->i >= s->len || s->in[s->i] != '"')
+            return false;
+        s->out = NULL; /* the key is copied below, once it is known to stay */
+        if (!review_scan_string(s))
+            return false;
+        s->out = out;
+        /* Inside a member being left out, nothing is copied, so nothing needs leaving out. */
+        unread = out != NULL && review_is_unread(s->in + key + 1, s->i - key - 2);
+        review_scan_space(s);
+        if (s->i >= s->len || s->in[s->i] != ':')
+            return false;
+        s->i++;
+        if (!unread) {
+            if (!first)
+                review_emit(s, ",", 1);
+            review_emit(s, s->in + key, s->i - key - 1);
+            review_emit(s, ":", 1);
+            first = false;
+        } else {
+            s->out = NULL;
+        }
+        if (!review_scan_value(s, depth))
+            return false;
+        s->out = out;
+        review_scan_space(s);
+        if (s->i < s->len && s->in[s->i] == ',') {
+            s->i++;
+            review_scan_space(s);
+            continue;
+        }
+        if (s->i < s->len && s->in[s->i] == '}')
+            break;
+        return false;
+    }
+close:
+    review_emit(s, "}", 1);
+    s->i++;
+    return true;
+}
+
+static bool
+review_scan_array(struct review_scan *s, unsigned depth)
+{
+    review_emit(s, "[", 1);
+    s->i++;
+    review_scan_space(s);
+    if (s->i < s->len && s->in[s->i] == ']')
+        goto close;
+    for (;;) {
+        if (!review_scan_value(s, depth))
+            return false;
+        review_scan_space(s);
+        if (s->i < s->len && s->in[s->i] == ',') {
+            review_emit(s, ",", 1);
+            s->i++;
+            continue;
+        }
+        if (s->i < s->len && s->in[s->i] == ']')
+            break;
+        return false;
+    }
+close:
+    review_emit(s, "]", 1);
+    s->i++;
+    return true;
+}
+
+static bool
+review_scan_literal(struct review_scan *s, const char *word)
+{
+    size_t n = strlen(word);
+
+    if (s->len - s->i < n || memcmp(s->in + s->i, word, n) != 0)
+        return false;
+    review_emit(s, word, n);
+    s->i += n;
+    return true;
+}
+
+static bool
+review_scan_value(struct review_scan *s, unsigned depth)
+{
+    review_scan_space(s);
+    if (s->i >= s->len)
+        return false;
+    switch (s->in[s->i]) {
+    case '{':
+        return depth < REVIEW_NESTING_MAX && review_scan_object(s, depth + 1);
+    case '[':
+        return depth < REVIEW_NESTING_MAX && review_scan_array(s, depth + 1);
+    case '"':
+        return review_scan_string(s);
+    case 'n':
+        return review_scan_literal(s, "null");
+    case 't':
+        return review_scan_literal(s, "true");
+    case 'f':
+        return review_scan_literal(s, "false");
+    default:
+        if (s->in[s->i] == '-' || (s->in[s->i] >= '0' && s->in[s->i] <= '9'))
+            return review_scan_number(s);
+        return false;
+    }
+}
+
 /*
- * Copies the JSON text in (len bytes) to out (room for len bytes), leaving out the members named
- * in review_unread, and returns the length written. It scans rather than parses, jumping from
- * string to string and tracking nesting only where it skips: text that is not JSON stays not
- * JSON, and cJSON refuses it as before.
+ * Copies the JSON text in (len bytes) to out (room for len bytes) without the members named in
+ * review_unread. Returns the length written, or 0 when the scanner cannot vouch for the text
+ * (then out holds nothing of use and the caller parses in as it is).
  */
 static size_t
 review_strip_unread(const char *in, size_t len, char *out)
 {
-    size_t i = 0, o = 0;
+    struct review_scan s = {.in = in, .len = len, .i = 0, .out = out, .o = 0};
 
-    while (i < len) {
-        const char *q = memchr(in + i, '"', len - i);
-        size_t start = q ? (size_t)(q - in) : len, end, j, last;
-
-        memcpy(out + o, in + i, start - i);
-        o += start - i;
-        if (start == len)
-            break;
-        end = review_skip_string(in, len, start);
-        /* A key follows '{' or ',' and comes before ':'. */
-        for (last = o; last > 0 && review_is_space(out[last - 1]); last--)
-            ;
-        j = review_skip_space(in, len, end);
-        if (last == 0 || (out[last - 1] != '{' && out[last - 1] != ',') || j == len ||
-            in[j] != ':' || end - start < 2 || !review_is_unread(in + start + 1, end - start - 2)) {
-            memcpy(out + o, in + start, end - start);
-            o += end - start;
-            i = end;
-            continue;
-        }
-        j = review_skip_space(in, len,
-                              review_skip_value(in, len, review_skip_space(in, len, j + 1)));
-        if (j < len && in[j] == ',')
-            j++; /* the member goes with the comma after it */
-        else if (out[last - 1] == ',')
-            o = last - 1; /* the last member: the comma before it goes */
-        i = j;
-    }
-    return o;
+    if (!review_scan_value(&s, 0))
+        return 0;
+    return s.o;
 }
 
 /* Returns a newly allocated base64 (RFC 4648, padded) encoding of len bytes of data. */
@@ -352,6 +501,7 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     const cJSON *request;
     const char *api, *kind, *uid;
     char *stripped;
+    size_t stripped_len;
     struct decision d;
 
     memset(out, 0, sizeof(*out));
@@ -362,7 +512,11 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     /* Every JSON node of this review lives in the thread's arena until arena_end below. */
     arena_begin();
     stripped = arena_cjson_malloc(len);
-    root = cJSON_ParseWithLength(stripped, review_strip_unread(body, len, stripped));
+    stripped_len = review_strip_unread(body, len, stripped);
+    if (stripped_len > 0)
+        root = cJSON_ParseWithLength(stripped, stripped_len);
+    else
+        root = cJSON_ParseWithLength(body, len);
     if (root == NULL) {
         review_fail(out, "malformed JSON: expected an AdmissionReview");
         goto out;

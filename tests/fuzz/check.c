@@ -21,7 +21,11 @@
  * The words /validate uses when a pod lacks what /mutate adds (policy/decide.c). Seeing them
  * about a pod that /mutate has just patched means the two endpoints disagree.
  */
-#define FUZZ_MUTATION_MISSING "mutating webhook"
+/*
+ * How the decisions end the reason "the mutation is missing" (policy/decide.c). Matched at the
+ * end, since the rest of a message may quote names the client chose.
+ */
+#define FUZZ_MUTATION_MISSING "mutating webhook adds: was it skipped?"
 
 void
 fuzz_fail(const char *fmt, ...)
@@ -96,18 +100,19 @@ fuzz_base64_decode(const char *in)
 
 /* Returns true when text, or one of the answer's warnings, mentions what only /mutate adds. */
 static bool
+fuzz_ends_with_mutation_missing(const char *text)
+{
+    size_t n = strlen(text), m = strlen(FUZZ_MUTATION_MISSING);
+
+    return n >= m && strcmp(text + n - m, FUZZ_MUTATION_MISSING) == 0;
+}
+
+static bool
 fuzz_mentions_mutation(const cJSON *response, const char *reason)
 {
-    const cJSON *w;
-
-    if (reason != NULL && strstr(reason, FUZZ_MUTATION_MISSING) != NULL)
-        return true;
-    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(response, "warnings"))
-    {
-        if (cJSON_IsString(w) && strstr(w->valuestring, FUZZ_MUTATION_MISSING) != NULL)
-            return true;
-    }
-    return false;
+    /* In every mode the reason is the decision's message; warnings are copies of it, cut. */
+    (void)response;
+    return reason != NULL && fuzz_ends_with_mutation_missing(reason);
 }
 
 /*
