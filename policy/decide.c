@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "policy/dra.h"
+#include "policy/json.h"
 #include "policy/patch.h"
 #include "policy/placement.h"
 #include "policy/quantity.h"
@@ -26,13 +27,6 @@ struct decide_ctx {
     const char *subject; /* "Deployment \"x\": " when judging a workload's template, else "" */
     struct decision *out;
 };
-
-static const char *
-decide_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /* Appends a warning, cut to the apiserver's budget on a UTF-8 character boundary. */
 static void
@@ -109,8 +103,8 @@ decide_tolerates_gpu_nodes(const struct policy *p, const cJSON *tolerations)
 
     cJSON_ArrayForEach(tol, tolerations)
     {
-        const char *key = decide_string(tol, "key"), *op = decide_string(tol, "operator");
-        const char *effect = decide_string(tol, "effect");
+        const char *key = json_string(tol, "key"), *op = json_string(tol, "operator");
+        const char *effect = json_string(tol, "effect");
 
         if (effect != NULL && *effect != '\0' &&
             (p->toleration.effect == NULL || strcmp(effect, p->toleration.effect) != 0))
@@ -134,7 +128,7 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
     const char *label = c->p->product_label;
     const struct policy_strings *allowed = placement_values_for(pl, label);
     const cJSON *sel = cJSON_GetObjectItemCaseSensitive(spec, "nodeSelector");
-    const char *pinned = decide_string(sel, label);
+    const char *pinned = json_string(sel, label);
     const cJSON *terms, *term;
     char list[WHY_MAX / 2];
 
@@ -159,7 +153,7 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
         const cJSON *expr;
         cJSON_ArrayForEach(expr, cJSON_GetObjectItemCaseSensitive(term, "matchExpressions"))
         {
-            const char *key = decide_string(expr, "key"), *op = decide_string(expr, "operator");
+            const char *key = json_string(expr, "key"), *op = json_string(expr, "operator");
             const cJSON *v;
 
             if (key == NULL || strcmp(key, label) != 0 || op == NULL || strcmp(op, "In") != 0)
@@ -245,7 +239,7 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
     bool placed = false, dra_pod;
     char why[WHY_MAX], dra_why[WHY_MAX];
     enum resources_result r, dr;
-    const char *sa, *node_name = decide_string(spec, "nodeName");
+    const char *sa, *node_name = json_string(spec, "nodeName");
 
     r = resources_for_pod_spec(spec, &amounts, why, sizeof(why));
     if (r == RESOURCES_INVALID) {
@@ -291,7 +285,7 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
     /* A pod with DRA GPUs only gets no node affinity: its claims carry the tenant's selector. */
     placed =
         amounts.count == 0 || placement_for_pod(p, c->tenant, &amounts, &pl, why, sizeof(why)) == 0;
-    sa = decide_string(spec, "serviceAccountName");
+    sa = json_string(spec, "serviceAccountName");
     if (sa == NULL || *sa == '\0')
         sa = "default";
     if (!policy_tenant_allows_service_account(c->tenant, sa)) {
@@ -381,7 +375,7 @@ decide_workload(struct decide_ctx *c, const char *op, const char *kind, bool cro
 {
     const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
     const cJSON *tmpl = decide_template_of(object, cron);
-    const char *name = decide_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
+    const char *name = json_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
     char *subject;
 
     if (c->ep != DECIDE_VALIDATE || tmpl == NULL)
@@ -392,7 +386,7 @@ decide_workload(struct decide_ctx *c, const char *op, const char *kind, bool cro
             true))
         return;
     if (name == NULL || *name == '\0')
-        name = decide_string(request, "name");
+        name = json_string(request, "name");
     subject = xasprintf("%s \"%s\": ", kind, name ? name : "");
     c->subject = subject;
     if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(tmpl, "spec")))
@@ -407,7 +401,7 @@ static bool
 decide_is_quota_admin(const struct policy *p, const cJSON *request)
 {
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(request, "userInfo"), *g;
-    const char *name = decide_string(user, "username");
+    const char *name = json_string(user, "username");
 
     if (name != NULL && policy_strings_contains(&p->quota_admin_users, name))
         return true;
@@ -468,7 +462,7 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
 {
     const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
     const cJSON *old = cJSON_GetObjectItemCaseSensitive(request, "oldObject");
-    const char *name = decide_string(request, "name");
+    const char *name = json_string(request, "name");
     const cJSON *e;
     char why[WHY_MAX];
     bool counted;
@@ -566,7 +560,7 @@ decide_claim(struct decide_ctx *c, const char *op, const char *kind, enum dra_ob
              const cJSON *request)
 {
     const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
-    const char *name = decide_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
+    const char *name = json_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
     struct decision *d = c->out;
     struct dra_findings f;
     char *subject;
@@ -578,7 +572,7 @@ decide_claim(struct decide_ctx *c, const char *op, const char *kind, enum dra_ob
         return;
     }
     if (name == NULL || *name == '\0')
-        name = decide_string(request, "name");
+        name = json_string(request, "name");
     dra_judge_claim(c->p, c->tenant, c->name_space, what, request, &f);
     if (!f.gpu && f.error == 0) {
         dra_findings_clear(&f);
@@ -656,10 +650,10 @@ decide_request(const struct policy *p, enum decide_endpoint ep, const cJSON *req
         {"batch", "Job", false},        {"batch", "CronJob", true},
     };
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(request, "kind");
-    const char *group = decide_string(kind, "group"), *kname = decide_string(kind, "kind");
-    const char *op = decide_string(request, "operation");
-    const char *ns = decide_string(request, "namespace");
-    const char *sub = decide_string(request, "subResource");
+    const char *group = json_string(kind, "group"), *kname = json_string(kind, "kind");
+    const char *op = json_string(request, "operation");
+    const char *ns = json_string(request, "namespace");
+    const char *sub = json_string(request, "subResource");
     struct decide_ctx c = {.p = p, .ep = ep, .subject = "", .out = out};
 
     memset(out, 0, sizeof(*out));

@@ -2,14 +2,16 @@
 /* Dynamic Resource Allocation: GPU device classes, the tenant's CEL selector, and the rules for
  * ResourceClaims, their templates, DeviceClasses and the DRA side of pods. */
 #include "policy/dra.h"
-#include "policy/patch.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/json.h"
+#include "policy/patch.h"
 #include "policy/quantity.h"
+#include "policy/resources.h"
 #include "policy/xalloc.h"
 
 #define TENANT_LABEL "gpu-tenancy.io/tenant"
@@ -33,13 +35,6 @@ static const char *const claim_controller_users[] = {
 
 /* A count far above any node's devices, below anything that could overflow a sum of them. */
 #define DRA_MAX_COUNT 1000000
-
-static const char *
-dra_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static const cJSON *
 dra_get(const cJSON *obj, const char *key)
@@ -395,7 +390,7 @@ static int
 dra_add_request(struct dra_claim *cl, const char *request, const char *sub, const cJSON *body,
                 const char *path)
 {
-    const char *cname = dra_string(body, "deviceClassName");
+    const char *cname = json_string(body, "deviceClassName");
     const struct policy_dra_class *cls = cname != NULL ? dra_class_find(cl->p, cname) : NULL;
     const cJSON *admin = dra_get(body, "adminAccess");
     struct dra_req *r;
@@ -438,7 +433,7 @@ dra_read_requests(struct dra_claim *cl, const cJSON *devices)
     }
     cJSON_ArrayForEach(r, requests)
     {
-        const char *name = dra_string(r, "name");
+        const char *name = json_string(r, "name");
         const cJSON *exactly = dra_get(r, "exactly"), *first = dra_get(r, "firstAvailable"), *s;
         char path[96];
         int j = 0;
@@ -464,7 +459,7 @@ dra_read_requests(struct dra_claim *cl, const cJSON *devices)
         }
         cJSON_ArrayForEach(s, first)
         {
-            const char *sub = dra_string(s, "name");
+            const char *sub = json_string(s, "name");
 
             if (!cJSON_IsObject(s)) {
                 dra_fail(cl->out, "request \"%.60s\": firstAvailable[%d] is not an object", name,
@@ -516,7 +511,7 @@ dra_read_sharing(struct dra_claim *cl, struct dra_config *c, const cJSON *sharin
     static const char *const mps_keys[] = {"defaultActiveThreadPercentage",
                                            "defaultPinnedDeviceMemoryLimit",
                                            "defaultPerDevicePinnedMemoryLimit"};
-    const char *strategy = dra_string(sharing, "strategy");
+    const char *strategy = json_string(sharing, "strategy");
     const cJSON *ts = dra_get(sharing, "timeSlicingConfig"), *mps = dra_get(sharing, "mpsConfig");
     const cJSON *pct;
     char what[64];
@@ -545,7 +540,7 @@ dra_read_sharing(struct dra_claim *cl, struct dra_config *c, const cJSON *sharin
         return -1;
     }
     if (ts != NULL && !cJSON_IsNull(ts)) {
-        const char *interval = dra_string(ts, "interval");
+        const char *interval = json_string(ts, "interval");
         const cJSON *iv = dra_get(ts, "interval");
         size_t k;
 
@@ -615,8 +610,8 @@ dra_read_configs(struct dra_claim *cl, const cJSON *devices)
     {
         const cJSON *opaque = dra_get(cfg, "opaque"), *params = dra_get(opaque, "parameters");
         const cJSON *requests = dra_get(cfg, "requests"), *r;
-        const char *drv = dra_string(opaque, "driver");
-        const char *api = dra_string(params, "apiVersion"), *kind = dra_string(params, "kind");
+        const char *drv = json_string(opaque, "driver");
+        const char *api = json_string(params, "apiVersion"), *kind = json_string(params, "kind");
         struct dra_config c = {.index = index++, .requests = requests};
 
         if (drv == NULL || strcmp(drv, driver) != 0)
@@ -777,7 +772,7 @@ dra_has_selector(const struct dra_claim *cl, const struct dra_req *r)
 
     cJSON_ArrayForEach(sel, dra_get(r->body, "selectors"))
     {
-        const char *expr = dra_string(dra_get(sel, "cel"), "expression");
+        const char *expr = json_string(dra_get(sel, "cel"), "expression");
 
         if (expr != NULL && want != NULL && strcmp(expr, want) == 0)
             return true;
@@ -905,7 +900,7 @@ static void
 dra_patch_label(cJSON *ops, const cJSON *meta, const char *pointer, const char *tenant)
 {
     const cJSON *labels = dra_get(meta, "labels");
-    const char *have = dra_string(labels, TENANT_LABEL);
+    const char *have = json_string(labels, TENANT_LABEL);
     char path[128];
     cJSON *value, *outer;
 
@@ -973,7 +968,7 @@ dra_claim_patch(const struct dra_claim *cl, const cJSON *object, enum dra_object
 static bool
 dra_made_by(const cJSON *request, const char *const *users, size_t n)
 {
-    const char *name = dra_string(dra_get(request, "userInfo"), "username");
+    const char *name = json_string(dra_get(request, "userInfo"), "username");
 
     for (size_t i = 0; name != NULL && i < n; i++) {
         if (strcmp(name, users[i]) == 0)
@@ -990,9 +985,9 @@ dra_judge_claim(const struct policy *p, const struct policy_tenant *t, const cha
     const cJSON *object = dra_get(request, "object");
     const cJSON *annotations = dra_get(dra_get(object, "metadata"), "annotations");
     const cJSON *spec = dra_get(object, "spec"), *devices;
-    const char *extended = dra_string(annotations, EXTENDED_CLAIM_ANNOTATION);
-    const char *pod_claim = dra_string(annotations, POD_CLAIM_NAME_ANNOTATION);
-    const char *name = dra_string(dra_get(object, "metadata"), "name");
+    const char *extended = json_string(annotations, EXTENDED_CLAIM_ANNOTATION);
+    const char *pod_claim = json_string(annotations, POD_CLAIM_NAME_ANNOTATION);
+    const char *name = json_string(dra_get(object, "metadata"), "name");
     struct dra_claim cl = {.p = p, .t = t, .out = out};
     char warning[DRA_WHY_MAX];
 
@@ -1061,7 +1056,7 @@ dra_findings_clear(struct dra_findings *f)
 bool
 dra_device_class_warning(const struct policy *p, const cJSON *object, char *why, size_t why_size)
 {
-    const char *name = dra_string(dra_get(object, "metadata"), "name");
+    const char *name = json_string(dra_get(object, "metadata"), "name");
     const cJSON *spec = dra_get(object, "spec"), *e;
     bool names_driver = false;
 
@@ -1069,13 +1064,13 @@ dra_device_class_warning(const struct policy *p, const cJSON *object, char *why,
         return false;
     cJSON_ArrayForEach(e, dra_get(spec, "selectors"))
     {
-        const char *expr = dra_string(dra_get(e, "cel"), "expression");
+        const char *expr = json_string(dra_get(e, "cel"), "expression");
 
         names_driver = names_driver || (expr != NULL && strstr(expr, p->dra.driver) != NULL);
     }
     cJSON_ArrayForEach(e, dra_get(spec, "config"))
     {
-        const char *drv = dra_string(dra_get(e, "opaque"), "driver");
+        const char *drv = json_string(dra_get(e, "opaque"), "driver");
 
         names_driver = names_driver || (drv != NULL && strcmp(drv, p->dra.driver) == 0);
     }
@@ -1113,28 +1108,13 @@ struct dra_walk {
     size_t why_size;
 };
 
-static enum quantity_result
-dra_read_quantity(const cJSON *item, int64_t *out, char *text, size_t size)
-{
-    if (cJSON_IsString(item)) {
-        snprintf(text, size, "%s", item->valuestring);
-        return quantity_parse(item->valuestring, strlen(item->valuestring), out);
-    }
-    if (cJSON_IsNumber(item)) {
-        snprintf(text, size, "%g", item->valuedouble);
-        return quantity_parse(text, strlen(text), out);
-    }
-    snprintf(text, size, "(not a quantity)");
-    return QUANTITY_INVALID;
-}
-
 /* Adds one container's amounts of listed classes' implicit extended resources to the tally. */
 static enum resources_result
 dra_walk_container(struct dra_walk *w, const cJSON *c, int role)
 {
     const cJSON *res = dra_get(c, "resources");
     const cJSON *lists[2] = {dra_get(res, "limits"), dra_get(res, "requests")};
-    const char *cname = dra_string(c, "name");
+    const char *cname = json_string(c, "name");
     const cJSON *item;
 
     if (cname == NULL)
@@ -1156,7 +1136,8 @@ dra_walk_container(struct dra_walk *w, const cJSON *c, int role)
                 dra_class_find(w->p, name + strlen(DRA_IMPLICIT_PREFIX)) == NULL)
                 continue;
             limit = l == 1 ? dra_get(lists[0], name) : NULL;
-            q = dra_read_quantity(item, &amount, text, sizeof(text));
+            q = resources_read_quantity(item, &amount);
+            resources_quantity_text(item, text, sizeof(text));
             if (q == QUANTITY_FRACTIONAL) {
                 snprintf(w->why, w->why_size,
                          "container \"%s\" asks for %s %s: devices come in whole numbers", cname,
@@ -1170,8 +1151,8 @@ dra_walk_container(struct dra_walk *w, const cJSON *c, int role)
                 return RESOURCES_INVALID;
             }
             if (limit != NULL) {
-                if (dra_read_quantity(limit, &other, ltext, sizeof(ltext)) == QUANTITY_OK &&
-                    other != amount) {
+                resources_quantity_text(limit, ltext, sizeof(ltext));
+                if (resources_read_quantity(limit, &other) == QUANTITY_OK && other != amount) {
                     snprintf(w->why, w->why_size,
                              "container \"%s\": %s request %s differs from its limit %s; they "
                              "must be equal",
@@ -1232,7 +1213,7 @@ dra_pod_amounts(const struct policy *p, const cJSON *spec, struct gpu_amounts *o
     for (int l = 0; l < 2; l++) {
         cJSON_ArrayForEach(c, dra_get(spec, lists[l]))
         {
-            const char *rp = dra_string(c, "restartPolicy");
+            const char *rp = json_string(c, "restartPolicy");
             int role = l == 1 ? 0 : (rp != NULL && strcmp(rp, "Always") == 0 ? 1 : 2);
             enum resources_result r;
 

@@ -5,18 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "policy/json.h"
 #include "policy/xalloc.h"
 
 #define TENANT_LABEL "gpu-tenancy.io/tenant"
 #define TENANT_LABEL_POINTER "gpu-tenancy.io~1tenant" /* "/" escaped as "~1" (RFC 6901) */
 #define REQUIRED_PATH "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution"
-
-static const char *
-patch_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static bool
 patch_streq(const char *a, const char *b)
@@ -32,8 +26,8 @@ patch_tolerates_gpu_taint(const struct policy *p, const cJSON *tolerations)
 
     cJSON_ArrayForEach(tol, tolerations)
     {
-        const char *key = patch_string(tol, "key"), *op = patch_string(tol, "operator");
-        const char *value = patch_string(tol, "value"), *effect = patch_string(tol, "effect");
+        const char *key = json_string(tol, "key"), *op = json_string(tol, "operator");
+        const char *value = json_string(tol, "value"), *effect = json_string(tol, "effect");
         bool exists = patch_streq(op, "Exists");
 
         /* An empty effect tolerates every effect; otherwise it must be the taint's. */
@@ -109,8 +103,8 @@ patch_expression_matches(const cJSON *expr, const struct placement_req *req)
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(expr, "values"), *v;
     size_t n = 0;
 
-    if (!patch_streq(patch_string(expr, "key"), req->key) ||
-        !patch_streq(patch_string(expr, "operator"), "In") || !cJSON_IsArray(values))
+    if (!patch_streq(json_string(expr, "key"), req->key) ||
+        !patch_streq(json_string(expr, "operator"), "In") || !cJSON_IsArray(values))
         return false;
     cJSON_ArrayForEach(v, values)
     {
@@ -221,7 +215,7 @@ patch_tenant_label(cJSON *ops, const cJSON *pod, const struct policy_tenant *t)
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
     cJSON *value;
 
-    if (patch_streq(patch_string(labels, TENANT_LABEL), t->name))
+    if (patch_streq(json_string(labels, TENANT_LABEL), t->name))
         return;
     if (cJSON_IsObject(labels)) {
         /* "add" on an existing member replaces it, so a forged value is overwritten. */

@@ -45,12 +45,7 @@ resources_classify(const char *name, enum gpu_kind *kind, char *profile, size_t 
     return true;
 }
 
-/*
- * Reads one quantity member of a resources list. Kubernetes sends quantities as strings; a bare
- * JSON number is accepted too. The text of a string is in the item; resources_quantity_text
- * gives it for messages.
- */
-static enum quantity_result
+enum quantity_result
 resources_read_quantity(const cJSON *item, int64_t *out)
 {
     char text[64];
@@ -64,8 +59,7 @@ resources_read_quantity(const cJSON *item, int64_t *out)
     return QUANTITY_INVALID;
 }
 
-/* Writes the quantity as the user wrote it, for a message. */
-static void
+void
 resources_quantity_text(const cJSON *item, char *text, size_t size)
 {
     if (cJSON_IsString(item))

@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "policy/quantity.h"
+
 #define RESOURCES_MAX 16 /* distinct GPU resources one pod may name */
 #define RESOURCE_NAME_MAX 128
 #define MIG_PROFILE_MAX 64
@@ -54,6 +56,15 @@ bool resources_classify(const char *name, enum gpu_kind *kind, char *profile, si
  */
 enum resources_result resources_for_pod_spec(const cJSON *spec, struct gpu_amounts *out, char *why,
                                              size_t why_size);
+
+/*
+ * Reads one quantity member of a resources list; Kubernetes sends quantities as strings, and a
+ * bare JSON number is accepted too. Stores the whole value in *out on QUANTITY_OK only.
+ */
+enum quantity_result resources_read_quantity(const cJSON *item, int64_t *out);
+
+/* Writes the quantity as the user wrote it into text, for a message. */
+void resources_quantity_text(const cJSON *item, char *text, size_t size);
 
 /* Returns the amount of resource name in a, or 0. */
 int64_t resources_amount(const struct gpu_amounts *a, const char *name);

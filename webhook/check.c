@@ -13,6 +13,7 @@
 
 #include "policy/decide.h"
 #include "policy/diag.h"
+#include "policy/json.h"
 #include "policy/policy.h"
 #include "policy/resources.h"
 #include "policy/xalloc.h"
@@ -145,13 +146,6 @@ struct check_ctx {
     bool denied;
     bool bad_input;
 };
-
-static const char *
-check_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static void
 check_verdict_clear(struct check_verdict *v)
@@ -323,7 +317,7 @@ check_template_pod(const cJSON *object, const struct check_kind *k, const char *
     m = cJSON_IsObject(meta) ? cJSON_Duplicate(meta, true) : cJSON_CreateObject();
     cJSON_DeleteItemFromObjectCaseSensitive(m, "namespace");
     cJSON_AddStringToObject(m, "namespace", ns);
-    if (check_string(m, "name") == NULL && check_string(m, "generateName") == NULL) {
+    if (json_string(m, "name") == NULL && json_string(m, "generateName") == NULL) {
         char *gen = xasprintf("%s-", owner);
         cJSON_AddStringToObject(m, "generateName", gen);
         free(gen);
@@ -367,7 +361,7 @@ check_load_nodes(struct check_ctx *cx, const char *path)
         goto out;
     for (size_t i = 0; i < cx->nodes.count; i++) {
         const struct manifest_object *o = &cx->nodes.items[i];
-        const char *kind = check_string(o->object, "kind");
+        const char *kind = json_string(o->object, "kind");
 
         if (strcmp(kind, "Node") != 0)
             diags_add(&d, false, cx->nodes.file, o->line, o->column,
@@ -528,7 +522,7 @@ check_print_text(const struct check_entry *e, const cJSON *nodes)
         {
             if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "fits")))
                 continue;
-            printf("%s %s", any ? "," : "", check_string(n, "name"));
+            printf("%s %s", any ? "," : "", json_string(n, "name"));
             any = true;
         }
         printf("%s\n", any ? "" : " no node fits");
@@ -624,8 +618,8 @@ check_object(struct check_ctx *cx, const struct manifest *m, const struct manife
     char group[256], version[256];
     const char *ns, *request_name;
 
-    e.api_version = check_string(object, "apiVersion");
-    e.kind = check_string(object, "kind");
+    e.api_version = json_string(object, "apiVersion");
+    e.kind = json_string(object, "kind");
     if (strlen(e.api_version) >= sizeof(group) ||
         check_split_api_version(e.api_version, group, sizeof(group), version, sizeof(version)) <
             0) {
@@ -639,13 +633,13 @@ check_object(struct check_ctx *cx, const struct manifest *m, const struct manife
         cJSON_DeleteItemFromObjectCaseSensitive(object, "metadata");
         meta = cJSON_AddObjectToObject(object, "metadata");
     }
-    e.name = check_string(meta, "name");
+    e.name = json_string(meta, "name");
     if (e.name == NULL || *e.name == '\0')
-        e.name = check_string(meta, "generateName");
+        e.name = json_string(meta, "generateName");
     if (e.name == NULL)
         e.name = "";
     /* The apiserver fills in the namespace of a namespaced object before admission. */
-    ns = check_string(meta, "namespace");
+    ns = json_string(meta, "namespace");
     if (check_is_cluster_scoped(e.kind)) {
         ns = "";
     } else if (ns == NULL || *ns == '\0') {
@@ -658,7 +652,7 @@ check_object(struct check_ctx *cx, const struct manifest *m, const struct manife
     e.exempt = policy_namespace_is_exempt(cx->policy, ns);
 
     /* A generateName'd object reaches admission without a name. */
-    request_name = check_string(meta, "name");
+    request_name = json_string(meta, "name");
     check_admit(cx, group, version, e.kind, request_name ? request_name : "", ns, object, &e.v);
     if (e.v.allowed && e.judged != NULL && e.judged->template_path != NULL &&
         (pod = check_template_pod(object, e.judged, ns, e.name)) != NULL) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/json.h"
 #include "policy/xalloc.h"
 
 /* Paths quoted in messages are cut to this many bytes. */
@@ -282,19 +283,12 @@ jp_take(cJSON **root, const struct jp_target *t, const char *path, char *why, si
     return item;
 }
 
-static const char *
-jp_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Applies one operation to *root. Returns 0, or -1 with why set. */
 static int
 jp_apply_one(cJSON **root, const cJSON *op, char *why, size_t why_size)
 {
-    const char *name = jp_string(op, "op"), *path = jp_string(op, "path");
-    const char *from = jp_string(op, "from");
+    const char *name = json_string(op, "op"), *path = json_string(op, "path");
+    const char *from = json_string(op, "from");
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(op, "value");
     struct jp_target t = {0}, f = {0};
     cJSON *item;
@@ -404,7 +398,7 @@ jsonpatch_apply(cJSON **doc, const cJSON *patch, char *why, size_t why_size)
             goto out;
         }
         if (jp_apply_one(&work, op, reason, sizeof(reason)) < 0) {
-            const char *name = jp_string(op, "op"), *path = jp_string(op, "path");
+            const char *name = json_string(op, "op"), *path = json_string(op, "path");
             snprintf(why, why_size, "operation %d (%s %.*s): %s", i, name ? name : "?",
                      JP_QUOTE_MAX, path ? path : "?", reason);
             goto out;

@@ -15,6 +15,7 @@
 
 #include <yaml.h>
 
+#include "policy/json.h"
 #include "policy/xalloc.h"
 
 /* Nodes that aliases may add to one file, so that a few anchors cannot expand into gigabytes. */
@@ -105,13 +106,6 @@ mf_count(const cJSON *node)
 
     cJSON_ArrayForEach(child, node) n += mf_count(child);
     return n;
-}
-
-static const char *
-mf_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -900,7 +894,7 @@ mf_add_object(struct mf_reader *r, cJSON *obj, const struct mf_place *at, const 
               size_t *cursor)
 {
     struct manifest *m = r->out;
-    const char *api = mf_string(obj, "apiVersion"), *kind = mf_string(obj, "kind");
+    const char *api = json_string(obj, "apiVersion"), *kind = json_string(obj, "kind");
     struct manifest_object *o;
 
     if (!cJSON_IsObject(obj)) {
@@ -950,13 +944,13 @@ mf_add_object(struct mf_reader *r, cJSON *obj, const struct mf_place *at, const 
                 }
             }
             if (cJSON_IsObject(item) && strcmp(kind, "List") != 0) {
-                if (mf_string(item, "kind") == NULL) {
+                if (json_string(item, "kind") == NULL) {
                     char *single = xstrndup(kind, strlen(kind) - 4);
                     cJSON_DeleteItemFromObjectCaseSensitive(item, "kind");
                     cJSON_AddStringToObject(item, "kind", single);
                     free(single);
                 }
-                if (mf_string(item, "apiVersion") == NULL) {
+                if (json_string(item, "apiVersion") == NULL) {
                     cJSON_DeleteItemFromObjectCaseSensitive(item, "apiVersion");
                     cJSON_AddStringToObject(item, "apiVersion", api);
                 }

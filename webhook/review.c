@@ -10,16 +10,10 @@
 #include <cjson/cJSON.h>
 
 #include "policy/arena.h"
+#include "policy/json.h"
 #include "policy/xalloc.h"
 
 #define REVIEW_API_VERSION "admission.k8s.io/v1"
-
-static const char *
-review_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static void
 review_copy(char *dst, size_t size, const char *src)
@@ -385,18 +379,18 @@ review_describe(struct review_reply *out, const cJSON *request)
 {
     const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
     const cJSON *meta;
-    const char *name = review_string(request, "name");
+    const char *name = json_string(request, "name");
 
     if (!cJSON_IsObject(object))
         object = cJSON_GetObjectItemCaseSensitive(request, "oldObject");
     meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
     if (name == NULL || *name == '\0')
-        name = review_string(meta, "name");
+        name = json_string(meta, "name");
     if (name == NULL || *name == '\0')
-        name = review_string(meta, "generateName");
+        name = json_string(meta, "generateName");
     review_copy(out->kind, sizeof(out->kind),
-                review_string(cJSON_GetObjectItemCaseSensitive(request, "kind"), "kind"));
-    review_copy(out->name_space, sizeof(out->name_space), review_string(request, "namespace"));
+                json_string(cJSON_GetObjectItemCaseSensitive(request, "kind"), "kind"));
+    review_copy(out->name_space, sizeof(out->name_space), json_string(request, "namespace"));
     review_copy(out->name, sizeof(out->name), name);
 }
 
@@ -521,10 +515,10 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
         review_fail(out, "malformed JSON: expected an AdmissionReview");
         goto out;
     }
-    api = review_string(root, "apiVersion");
-    kind = review_string(root, "kind");
+    api = json_string(root, "apiVersion");
+    kind = json_string(root, "kind");
     request = cJSON_GetObjectItemCaseSensitive(root, "request");
-    uid = review_string(request, "uid");
+    uid = json_string(request, "uid");
     if (!cJSON_IsObject(root) || kind == NULL || strcmp(kind, "AdmissionReview") != 0) {
         review_fail(out, "body is not an AdmissionReview");
         goto out;

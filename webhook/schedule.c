@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/json.h"
 #include "policy/quantity.h"
 
 /* The taint the node lifecycle controller treats a cordoned node as having. */
@@ -15,13 +16,6 @@
 
 /* Label values quoted in reasons are cut to this many bytes. */
 #define QUOTE_MAX 63
-
-static const char *
-schedule_string(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /* Compares two optional strings, a missing one being empty, as Go's zero value is. */
 static bool
@@ -76,7 +70,7 @@ schedule_parse_int(const char *s, long long *out)
 const char *
 schedule_node_name(const cJSON *node)
 {
-    return schedule_string(cJSON_GetObjectItemCaseSensitive(node, "metadata"), "name");
+    return json_string(cJSON_GetObjectItemCaseSensitive(node, "metadata"), "name");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -114,7 +108,7 @@ schedule_join_values(const cJSON *values, char *buf, size_t size)
 static bool
 schedule_requirement_matches(const cJSON *expr, const cJSON *labels, char *why, size_t why_size)
 {
-    const char *key = schedule_string(expr, "key"), *op = schedule_string(expr, "operator");
+    const char *key = json_string(expr, "key"), *op = json_string(expr, "operator");
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(expr, "values"), *v;
     char buf[64], vbuf[64], list[128];
     const char *have = NULL;
@@ -257,8 +251,8 @@ schedule_affinity_matches(const cJSON *required, const cJSON *labels, const char
 static bool
 schedule_tolerates(const cJSON *tol, const char *key, const char *value, const char *effect)
 {
-    const char *tkey = schedule_string(tol, "key"), *op = schedule_string(tol, "operator");
-    const char *teffect = schedule_string(tol, "effect");
+    const char *tkey = json_string(tol, "key"), *op = json_string(tol, "operator");
+    const char *teffect = json_string(tol, "effect");
 
     if (tkey == NULL && cJSON_GetObjectItemCaseSensitive(tol, "key") != NULL)
         return false; /* a key that is not a string tolerates nothing */
@@ -318,7 +312,7 @@ schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, con
                                          "nodeAffinity"),
         "requiredDuringSchedulingIgnoredDuringExecution");
     const cJSON *available = cJSON_GetObjectItemCaseSensitive(status, "allocatable");
-    const char *name = schedule_node_name(node), *node_name = schedule_string(spec, "nodeName");
+    const char *name = schedule_node_name(node), *node_name = json_string(spec, "nodeName");
     const cJSON *item;
     bool fits = false;
     char buf[64], vbuf[64];
@@ -356,8 +350,8 @@ schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, con
         goto out;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(node_spec, "taints"))
     {
-        const char *key = schedule_string(item, "key"), *effect = schedule_string(item, "effect");
-        const char *value = schedule_string(item, "value");
+        const char *key = json_string(item, "key"), *effect = json_string(item, "effect");
+        const char *value = json_string(item, "value");
 
         if (effect == NULL ||
             (strcmp(effect, "NoSchedule") != 0 && strcmp(effect, "NoExecute") != 0))
