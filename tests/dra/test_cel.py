@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,7 +98,6 @@ CONFIGS = {
 }
 
 SERVER = None
-CERT_DIR = None
 CEL_DIR = None
 
 
@@ -115,19 +113,13 @@ def cel_dir():
 
 
 def setUpModule():
-    global SERVER, CERT_DIR, CEL_DIR
+    global SERVER, CEL_DIR
     CEL_DIR = cel_dir()
-    CERT_DIR = tempfile.TemporaryDirectory(prefix="gtw-cel-")
-    SERVER = apiserver.Server(POLICY_FILE, apiserver.make_certs(CERT_DIR.name)).start()
+    SERVER = apiserver.start_shared(POLICY_FILE, "gtw-cel-")
 
 
 def tearDownModule():
-    try:
-        if SERVER is not None:
-            SERVER.stop()
-    finally:
-        if CERT_DIR is not None:
-            CERT_DIR.cleanup()
+    apiserver.stop_shared(SERVER)
 
 
 def evaluate(selectors, devices=None):

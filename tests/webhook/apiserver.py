@@ -24,6 +24,7 @@ import time
 import uuid
 
 import jsonpatch
+import tempfile
 import yaml
 
 SERVICE = "gpu-tenancy-webhook"
@@ -290,6 +291,28 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop(expect_status=None if exc[0] else 0)
+
+
+def start_shared(policy, prefix):
+    """Starts the server that a test module's tests share, with throwaway certificates in a
+    temporary directory named with prefix; stop_shared stops it and removes them."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    try:
+        server = Server(policy, make_certs(tmp.name)).start()
+    except BaseException:
+        tmp.cleanup()
+        raise
+    server.cert_dir = tmp
+    return server
+
+
+def stop_shared(server):
+    if server is None:
+        return
+    try:
+        server.stop()
+    finally:
+        server.cert_dir.cleanup()
 
 
 def run_binary(*args, timeout=15):

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,23 +40,15 @@ HAS_GPU = {"key": "has-gpu", "operator": "Exists", "effect": "NoSchedule"}
 DEDICATED = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
 
 SERVER = None
-CERT_DIR = None
 
 
 def setUpModule():
-    global SERVER, CERT_DIR
-    CERT_DIR = tempfile.TemporaryDirectory(prefix="gtw-admission-")
-    certs = apiserver.make_certs(CERT_DIR.name)
-    SERVER = apiserver.Server(POLICY_FILE, certs).start()
+    global SERVER
+    SERVER = apiserver.start_shared(POLICY_FILE, "gtw-admission-")
 
 
 def tearDownModule():
-    try:
-        if SERVER is not None:
-            SERVER.stop()
-    finally:
-        if CERT_DIR is not None:
-            CERT_DIR.cleanup()
+    apiserver.stop_shared(SERVER)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ nothing) and judged by /validate; pods that use claims; DRA ResourceQuota keys; 
 import copy
 import os
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -37,22 +36,15 @@ CLAIM_CONTROLLER = {"username": "system:serviceaccount:kube-system:resource-clai
 SCHEDULER = {"username": "system:kube-scheduler", "uid": "3", "groups": ["system:authenticated"]}
 
 SERVER = None
-CERT_DIR = None
 
 
 def setUpModule():
-    global SERVER, CERT_DIR
-    CERT_DIR = tempfile.TemporaryDirectory(prefix="gtw-dra-")
-    SERVER = apiserver.Server(POLICY_FILE, apiserver.make_certs(CERT_DIR.name)).start()
+    global SERVER
+    SERVER = apiserver.start_shared(POLICY_FILE, "gtw-dra-")
 
 
 def tearDownModule():
-    try:
-        if SERVER is not None:
-            SERVER.stop()
-    finally:
-        if CERT_DIR is not None:
-            CERT_DIR.cleanup()
+    apiserver.stop_shared(SERVER)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ sends them: templates judged like pods at apply time, quotas guarded against bei
 import copy
 import os
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,22 +22,15 @@ USER = {"username": "alice", "uid": "1", "groups": ["system:authenticated"]}
 ADMIN = {"username": "root", "uid": "0", "groups": ["system:masters", "system:authenticated"]}
 
 SERVER = None
-CERT_DIR = None
 
 
 def setUpModule():
-    global SERVER, CERT_DIR
-    CERT_DIR = tempfile.TemporaryDirectory(prefix="gtw-workloads-")
-    SERVER = apiserver.Server(POLICY_FILE, apiserver.make_certs(CERT_DIR.name)).start()
+    global SERVER
+    SERVER = apiserver.start_shared(POLICY_FILE, "gtw-workloads-")
 
 
 def tearDownModule():
-    try:
-        if SERVER is not None:
-            SERVER.stop()
-    finally:
-        if CERT_DIR is not None:
-            CERT_DIR.cleanup()
+    apiserver.stop_shared(SERVER)
 
 
 def template_of(pod):
