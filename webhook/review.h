@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "policy/decide.h"
 #include "policy/policy.h"
 
@@ -33,5 +35,19 @@ void review_handle(const struct policy *p, enum decide_endpoint ep, const char *
                    struct review_reply *out);
 
 void review_reply_clear(struct review_reply *r);
+
+/*
+ * Parses len bytes of JSON text in one pass into cJSON nodes in the thread's arena (between
+ * arena_begin and arena_end), leaving out object members no decision reads (review_is_unread).
+ * It accepts a subset of what cJSON_ParseWithLength accepts, and builds what cJSON would without
+ * those members; NULL means it cannot vouch for the text, which cJSON may still accept or refuse.
+ */
+cJSON *review_parse(const char *text, size_t len);
+
+/* Whether review_parse leaves out an object member named key (len bytes, no NUL). */
+bool review_is_unread(const char *key, size_t len);
+
+/* Whether lean is full without the members review_is_unread names (for tests). */
+bool review_parse_matches(const cJSON *full, const cJSON *lean);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "policy/arena.h"
 #include "policy/xalloc.h"
 #include "webhook/jsonpatch.h"
 #include "webhook/review.h"
@@ -268,12 +269,32 @@ fuzz_check_patched(const struct policy *p, const cJSON *review, const cJSON *ops
     cJSON_Delete(again);
 }
 
+/*
+ * review_parse, the server's one-pass parser, may accept only what cJSON accepts, and must build
+ * what cJSON builds less the members it leaves out; review is cJSON's parse of the same bytes.
+ */
+static void
+fuzz_check_parse(const char *body, size_t len, const cJSON *review)
+{
+    cJSON *lean;
+
+    arena_begin();
+    lean = review_parse(body, len);
+    if (lean != NULL && review == NULL)
+        fuzz_fail("review_parse accepted a body cJSON refuses");
+    if (lean != NULL && !review_parse_matches(review, lean))
+        fuzz_fail("review_parse built a tree other than cJSON's");
+    arena_end();
+}
+
 void
 fuzz_check_review(const struct policy *p, const char *body, size_t len)
 {
     cJSON *review = cJSON_ParseWithLength(body, len);
     struct review_reply r, again;
     cJSON *answer, *ops;
+
+    fuzz_check_parse(body, len, review);
 
     review_handle(p, DECIDE_VALIDATE, body, len, &r);
     answer = fuzz_check_reply(&r, DECIDE_VALIDATE, review, &ops);
