@@ -207,7 +207,7 @@ def table_ir(rows, out):
     decide = ir_get(irs, "gpu-pod", "mutate", stage="decide")
     if handle and parse and decide:
         h, p, d = (float(x["ir_per"]) for x in (handle, parse, decide))
-        out.append(f"GPU pod /mutate split: JSON parse + free {p:,.0f} ({p / h:.0%}), decision "
+        out.append(f"GPU pod /mutate split: JSON parse {p:,.0f} ({p / h:.0%}), decision "
                    f"{d:,.0f} ({d / h:.0%}), answer (patch, base64, printing) and the rest "
                    f"{h - p - d:,.0f} ({(h - p - d) / h:.0%})")
 
