@@ -2,6 +2,7 @@
 /* AdmissionReview v1 in, AdmissionReview v1 out: the admission protocol around the decisions. */
 #include "webhook/review.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,10 +93,14 @@ struct review_buf {
     size_t len, cap;
 };
 
+#define REVIEW_BUF_START 2048 /* an answer with a patch, in one allocation */
+
 static void
 review_put(struct review_buf *b, const char *s, size_t n)
 {
-    xgrow(&b->data, &b->cap, b->len + n + 1, 1);
+    if (b->cap - b->len <= n)
+        xgrow(&b->data, &b->cap,
+              b->len + n + 1 > REVIEW_BUF_START ? b->len + n + 1 : REVIEW_BUF_START, 1);
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -114,12 +119,14 @@ review_put_string(struct review_buf *b, const char *s)
     const char *run = s;
 
     review_put(b, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (;; s++) {
+        unsigned char c;
         char esc[8];
 
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+        while ((unsigned char)*s >= 0x20 && *s != '"' && *s != '\\')
+            s++;
+        if ((c = (unsigned char)*s) == '\0')
+            break;
         review_put(b, run, (size_t)(s - run));
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
@@ -133,6 +140,54 @@ review_put_string(struct review_buf *b, const char *s)
     }
     review_put(b, run, (size_t)(s - run));
     review_put(b, "\"", 1);
+}
+
+/*
+ * Appends item as compact JSON. A patch is a few small objects; cJSON's printer spent more on
+ * them than the whole decision did. A number that is not finite prints as null, as cJSON does.
+ */
+static void
+review_put_json(struct review_buf *b, const cJSON *item)
+{
+    const cJSON *c;
+    char num[32];
+
+    switch (item->type & 0xFF) {
+    case cJSON_String:
+        review_put_string(b, item->valuestring);
+        return;
+    case cJSON_Number:
+        if (isfinite(item->valuedouble)) {
+            snprintf(num, sizeof(num), "%.17g", item->valuedouble);
+            review_puts(b, num);
+        } else {
+            review_puts(b, "null");
+        }
+        return;
+    case cJSON_True:
+        review_puts(b, "true");
+        return;
+    case cJSON_False:
+        review_puts(b, "false");
+        return;
+    case cJSON_Array:
+    case cJSON_Object:
+        review_put(b, cJSON_IsArray(item) ? "[" : "{", 1);
+        for (c = item->child; c != NULL; c = c->next) {
+            if (c != item->child)
+                review_put(b, ",", 1);
+            if (cJSON_IsObject(item)) {
+                review_put_string(b, c->string);
+                review_put(b, ":", 1);
+            }
+            review_put_json(b, c);
+        }
+        review_put(b, cJSON_IsArray(item) ? "]" : "}", 1);
+        return;
+    default:
+        review_puts(b, "null");
+        return;
+    }
 }
 
 /* Writes the AdmissionReview answer for d into a new buffer owned by the caller. */
@@ -164,15 +219,17 @@ review_response(const char *uid, const struct decision *d, size_t *len)
         review_puts(&b, "]");
     }
     if (d->allowed && d->patch != NULL) {
-        char *json = cJSON_PrintUnformatted(d->patch);
-        char *b64 = review_base64(json, strlen(json));
+        struct review_buf json = {NULL, 0, 0};
+        char *b64;
 
+        review_put_json(&json, d->patch);
+        b64 = review_base64(json.data, json.len);
         /* base64 needs no escaping. */
         review_puts(&b, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
         review_puts(&b, b64);
         review_puts(&b, "\"");
         free(b64);
-        cJSON_free(json);
+        free(json.data);
     }
     review_puts(&b, "}}");
     *len = b.len;
