@@ -197,6 +197,7 @@ struct server_conn {
 
     char *body;
     size_t cap;
+    gnutls_session_t corked; /* the session holding the answer being written, or NULL */
     /* The request in progress. */
     size_t len;    /* body bytes kept */
     uint64_t seen; /* body bytes received, kept or not */
@@ -991,6 +992,53 @@ server_route_endpoint(enum server_route route, enum metrics_endpoint *ep)
     return true;
 }
 
+/*
+ * Queues an answer, written as one TLS record. libmicrohttpd 0.9.75 hands GnuTLS the header and
+ * the body in two calls, which GnuTLS sends as two records, and as two TCP segments once the
+ * answer is over 1,400 bytes, as every patched answer is: the client then waits for the second.
+ * So the session is corked while libmicrohttpd writes, and server_uncork sends the whole answer
+ * when libmicrohttpd reports the request complete, which it does before it closes a connection
+ * the answer ends.
+ */
+static enum MHD_Result
+server_queue(struct server_conn *c, struct MHD_Connection *connection, unsigned status,
+             struct MHD_Response *resp)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+    if (info != NULL && info->tls_session != NULL && c->corked == NULL) {
+        c->corked = info->tls_session;
+        gnutls_record_cork(c->corked);
+    }
+    return MHD_queue_response(connection, status, resp);
+}
+
+/*
+ * Sends what the corked session holds, and pushes it: libmicrohttpd may have left TCP_CORK on
+ * (it pushes small answers by setting TCP_NODELAY, which flushes without uncorking), and a
+ * corked segment would wait up to 200 ms. When the socket cannot take the answer, the client has
+ * sent requests without reading the answers to earlier ones: it loses the connection, as
+ * waiting would hold the worker.
+ */
+static void
+server_uncork(struct server_conn *c)
+{
+    static const int one = 1;
+    ssize_t sent;
+
+    if (c->corked == NULL)
+        return;
+    sent = gnutls_record_uncork(c->corked, 0);
+    c->corked = NULL;
+    if (sent < 0) {
+        log_debug("cannot send an answer (%s): closing the connection", gnutls_strerror((int)sent));
+        shutdown(c->fd, SHUT_RDWR);
+        return;
+    }
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* Answers with a canned response, counts it, and logs the refusal when it is one. */
 static enum MHD_Result
 server_reply_canned(struct server_conn *c, struct MHD_Connection *connection,
@@ -1020,7 +1068,7 @@ server_reply_canned(struct server_conn *c, struct MHD_Connection *connection,
             log_line_uint(&l, "limit", s->cfg->max_body_bytes);
         log_line_end(&l);
     }
-    return MHD_queue_response(connection, spec->status, s->canned[which]);
+    return server_queue(c, connection, spec->status, s->canned[which]);
 }
 
 /* Decides an AdmissionReview with the current policy and answers it. */
@@ -1065,7 +1113,7 @@ server_reply_review(struct server_conn *c, struct MHD_Connection *connection, co
     if (atomic_load_explicit(&s->draining, memory_order_relaxed))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     status = reply.status >= 100 && reply.status <= 599 ? reply.status : 500;
-    ret = MHD_queue_response(connection, status, resp);
+    ret = server_queue(c, connection, status, resp);
     MHD_destroy_response(resp);
     usec = server_elapsed_us(&c->start);
     if (server_route_endpoint(c->route, &ep))
@@ -1250,6 +1298,7 @@ server_request_done(void *cls, struct MHD_Connection *connection, void **req_cls
     if (c == NULL)
         return;
     *req_cls = NULL;
+    server_uncork(c);
     atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
     /* Waiting for the next request now: idle time is the idle timeout's business. */
     atomic_store_explicit(&c->request_since_ms, 0, memory_order_relaxed);

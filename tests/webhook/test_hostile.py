@@ -296,6 +296,24 @@ class HostileTest(unittest.TestCase):
         apiserver.wait_for_metric(self.server.metrics_port,
                                   lambda m: m.get(P + "connections") <= baseline, 10)
 
+    def test_pipelining_without_reading(self):
+        # Requests sent back to back and no answer read: once the socket can take no more
+        # answers, the server closes the connection (at once when an answer cannot be sent, at
+        # the latest at the request deadline) instead of holding a worker for it.
+        body = json.dumps(good_review()).encode()
+        request = post_bytes("/mutate", body)
+        with Prober(self.server) as prober:
+            sock = self.connect()
+            sock.settimeout(PROMPT)
+            try:
+                with self.assertRaises((ConnectionError, ssl.SSLError),
+                                       msg="the server kept the connection"):
+                    for _ in range(100000):
+                        sock.sendall(request)
+            finally:
+                sock.close()
+        prober.check(self)
+
     # -- JSON and patterns --------------------------------------------------------------------
 
     def test_deeply_nested_json(self):

@@ -5,6 +5,8 @@ and the server keeps answering good reviews afterwards."""
 
 import json
 import os
+import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -91,6 +93,65 @@ class HttpTest(unittest.TestCase, metaclass=apiserver.TranscriptMeta):
 
     def assert_reason(self, resp):
         self.assertTrue(resp.body.strip(), f"HTTP {resp.status} without a reason in the body")
+
+    # -- how answers travel ----------------------------------------------------------------
+
+    def records_of_answers(self, bodies):
+        """Sends each body as a POST to /mutate on one keep-alive connection, with TLS run over
+        memory buffers so that the bytes on the wire can be read, and returns for each answer
+        its HTTP response and the content types of the TLS records it came in."""
+        ctx = apiserver.tls_context(self.server.certs.ca)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname=apiserver.SERVER_NAME)
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=PROMPT)
+        results = []
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    incoming.write(sock.recv(65536))
+            sock.sendall(outgoing.read())
+            for body in bodies:
+                tls.write(self.head("POST", "/mutate", {"Content-Type": "application/json",
+                                                        "Content-Length": len(body)}) + body)
+                sock.sendall(outgoing.read())
+                raw, plain = b"", b""
+                while True:
+                    data = sock.recv(65536)
+                    self.assertTrue(data, "the connection closed before the answer")
+                    raw += data
+                    incoming.write(data)
+                    try:
+                        while True:
+                            plain += tls.read(65536)
+                    except ssl.SSLWantReadError:
+                        pass
+                    head, sep, rest = plain.partition(b"\r\n\r\n")
+                    length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")]
+                    if sep and length and len(rest) >= length[0]:
+                        break
+                types, i = [], 0
+                while i + 5 <= len(raw):
+                    types.append(raw[i])
+                    i += 5 + int.from_bytes(raw[i + 3:i + 5], "big")
+                self.assertEqual(i, len(raw), "the answer ended inside a TLS record")
+                results.append((head.split(b"\r\n")[0].decode(), types))
+        finally:
+            sock.close()
+        return results
+
+    def test_answers_are_one_tls_record_each(self):
+        # A patched answer is over 1,400 bytes: as two records (header, body) it would also be
+        # two TCP segments, and the client would wait for the second. An error and a small
+        # answer come the same way, on the same connection.
+        big = json.dumps(good_review()).encode()
+        bad = b'{"not": "a review"}'
+        for status, types in self.records_of_answers([big, bad, big, bad]):
+            self.assertEqual(types, [23], f"{status} came in TLS records of types {types}")
 
     # -- methods and paths ----------------------------------------------------------------
 
