@@ -127,7 +127,7 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
 {
     const char *label = c->p->product_label;
     const struct policy_strings *allowed = placement_values_for(pl, label);
-    const cJSON *sel = cJSON_GetObjectItemCaseSensitive(spec, "nodeSelector");
+    const cJSON *sel = json_get(spec, "nodeSelector");
     const char *pinned = json_string(sel, label);
     const cJSON *terms, *term;
     char list[WHY_MAX / 2];
@@ -142,23 +142,20 @@ decide_product_pins(const struct decide_ctx *c, const cJSON *spec, const struct 
                  label, pinned, c->tenant->name, list);
         return -1;
     }
-    terms = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "affinity"),
-                                             "nodeAffinity"),
-            "requiredDuringSchedulingIgnoredDuringExecution"),
-        "nodeSelectorTerms");
+    terms = json_get(json_get(json_get(json_get(spec, "affinity"), "nodeAffinity"),
+                              "requiredDuringSchedulingIgnoredDuringExecution"),
+                     "nodeSelectorTerms");
     cJSON_ArrayForEach(term, terms)
     {
         const cJSON *expr;
-        cJSON_ArrayForEach(expr, cJSON_GetObjectItemCaseSensitive(term, "matchExpressions"))
+        cJSON_ArrayForEach(expr, json_get(term, "matchExpressions"))
         {
             const char *key = json_string(expr, "key"), *op = json_string(expr, "operator");
             const cJSON *v;
 
             if (key == NULL || strcmp(key, label) != 0 || op == NULL || strcmp(op, "In") != 0)
                 continue;
-            cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(expr, "values"))
+            cJSON_ArrayForEach(v, json_get(expr, "values"))
             {
                 if (!cJSON_IsString(v) || policy_strings_contains(allowed, v->valuestring))
                     continue;
@@ -233,7 +230,7 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
 {
     const struct policy *p = c->p;
     struct decision *d = c->out;
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *spec = json_get(pod, "spec");
     struct gpu_amounts amounts, dra;
     struct placement pl = {0};
     bool placed = false, dra_pod;
@@ -260,7 +257,7 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
         (c->tenant != NULL && p->dra.pods_with_claims_are_gpu_pods && dra_pod_has_claims(spec));
     if (amounts.count == 0 && r == RESOURCES_OK && !dra_pod) {
         if (p->deny_toleration_without_gpu &&
-            decide_tolerates_gpu_nodes(p, cJSON_GetObjectItemCaseSensitive(spec, "tolerations"))) {
+            decide_tolerates_gpu_nodes(p, json_get(spec, "tolerations"))) {
             snprintf(why, sizeof(why),
                      "pod requests no GPU but tolerates the GPU nodes' taint "
                      "%s: only GPU pods may run there",
@@ -340,10 +337,8 @@ decide_pod(struct decide_ctx *c, const cJSON *pod, bool check_mutation)
 static void
 decide_pod_update(struct decide_ctx *c, const cJSON *pod, const cJSON *old)
 {
-    const cJSON *tols = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(pod, "spec"), "tolerations");
-    const cJSON *old_tols = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(old, "spec"), "tolerations");
+    const cJSON *tols = json_get(json_get(pod, "spec"), "tolerations");
+    const cJSON *old_tols = json_get(json_get(old, "spec"), "tolerations");
 
     if (c->ep != DECIDE_VALIDATE || !decide_tolerates_gpu_nodes(c->p, tols) ||
         decide_tolerates_gpu_nodes(c->p, old_tols))
@@ -355,12 +350,11 @@ decide_pod_update(struct decide_ctx *c, const cJSON *pod, const cJSON *old)
 static const cJSON *
 decide_template_of(const cJSON *object, bool cron)
 {
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(object, "spec");
+    const cJSON *spec = json_get(object, "spec");
 
     if (cron)
-        spec = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(spec, "jobTemplate"), "spec");
-    return cJSON_GetObjectItemCaseSensitive(spec, "template");
+        spec = json_get(json_get(spec, "jobTemplate"), "spec");
+    return json_get(spec, "template");
 }
 
 /*
@@ -373,23 +367,21 @@ static void
 decide_workload(struct decide_ctx *c, const char *op, const char *kind, bool cron,
                 const cJSON *request)
 {
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    const cJSON *object = json_get(request, "object");
     const cJSON *tmpl = decide_template_of(object, cron);
-    const char *name = json_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
+    const char *name = json_string(json_get(object, "metadata"), "name");
     char *subject;
 
     if (c->ep != DECIDE_VALIDATE || tmpl == NULL)
         return;
     if (strcmp(op, "UPDATE") == 0 &&
-        cJSON_Compare(
-            tmpl, decide_template_of(cJSON_GetObjectItemCaseSensitive(request, "oldObject"), cron),
-            true))
+        cJSON_Compare(tmpl, decide_template_of(json_get(request, "oldObject"), cron), true))
         return;
     if (name == NULL || *name == '\0')
         name = json_string(request, "name");
     subject = xasprintf("%s \"%s\": ", kind, name ? name : "");
     c->subject = subject;
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(tmpl, "spec")))
+    if (!cJSON_IsObject(json_get(tmpl, "spec")))
         decide_error(c->out, "%spod template has no spec", subject);
     else
         decide_pod(c, tmpl, false);
@@ -400,16 +392,15 @@ decide_workload(struct decide_ctx *c, const char *op, const char *kind, bool cro
 static bool
 decide_is_quota_admin(const struct policy *p, const cJSON *request)
 {
-    const cJSON *user = cJSON_GetObjectItemCaseSensitive(request, "userInfo"), *g;
+    const cJSON *user = json_get(request, "userInfo"), *g;
     const char *name = json_string(user, "username");
 
     if (name != NULL && policy_strings_contains(&p->quota_admin_users, name))
         return true;
     cJSON_ArrayForEach(
-        g, cJSON_GetObjectItemCaseSensitive(user, "groups")) if (cJSON_IsString(g) &&
-                                                                 policy_strings_contains(
-                                                                     &p->quota_admin_groups,
-                                                                     g->valuestring)) return true;
+        g, json_get(user, "groups")) if (cJSON_IsString(g) &&
+                                         policy_strings_contains(&p->quota_admin_groups,
+                                                                 g->valuestring)) return true;
     return false;
 }
 
@@ -443,8 +434,7 @@ decide_quota_has_gpu(const struct policy *p, const cJSON *quota, const char *onl
     const cJSON *e;
     bool counted;
 
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
-                              cJSON_GetObjectItemCaseSensitive(quota, "spec"), "hard"))
+    cJSON_ArrayForEach(e, json_get(json_get(quota, "spec"), "hard"))
     {
         if (e->string != NULL && decide_quota_resource(p, e->string, &counted) != NULL && counted &&
             (only == NULL || strcmp(e->string, only) == 0))
@@ -460,8 +450,8 @@ decide_quota_has_gpu(const struct policy *p, const cJSON *quota, const char *onl
 static void
 decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
 {
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
-    const cJSON *old = cJSON_GetObjectItemCaseSensitive(request, "oldObject");
+    const cJSON *object = json_get(request, "object");
+    const cJSON *old = json_get(request, "oldObject");
     const char *name = json_string(request, "name");
     const cJSON *e;
     char why[WHY_MAX];
@@ -487,8 +477,7 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
         decide_error(c->out, "%s request has no ResourceQuota object", op);
         return;
     }
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
-                              cJSON_GetObjectItemCaseSensitive(object, "spec"), "hard"))
+    cJSON_ArrayForEach(e, json_get(json_get(object, "spec"), "hard"))
     {
         const char *resource = e->string ? decide_quota_resource(c->p, e->string, &counted) : NULL;
         char text[64];
@@ -535,8 +524,7 @@ decide_quota(struct decide_ctx *c, const char *op, const cJSON *request)
     }
     if (strcmp(op, "UPDATE") != 0 || c->tenant == NULL)
         return;
-    cJSON_ArrayForEach(
-        e, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(old, "spec"), "hard"))
+    cJSON_ArrayForEach(e, json_get(json_get(old, "spec"), "hard"))
     {
         if (e->string == NULL || decide_quota_resource(c->p, e->string, &counted) == NULL ||
             !counted || decide_quota_has_gpu(c->p, object, e->string))
@@ -559,8 +547,8 @@ static void
 decide_claim(struct decide_ctx *c, const char *op, const char *kind, enum dra_object what,
              const cJSON *request)
 {
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
-    const char *name = json_string(cJSON_GetObjectItemCaseSensitive(object, "metadata"), "name");
+    const cJSON *object = json_get(request, "object");
+    const char *name = json_string(json_get(object, "metadata"), "name");
     struct decision *d = c->out;
     struct dra_findings f;
     char *subject;
@@ -613,8 +601,7 @@ decide_device_class(struct decide_ctx *c, const char *op, const cJSON *request)
 
     if (c->ep != DECIDE_VALIDATE || (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0))
         return;
-    if (dra_device_class_warning(c->p, cJSON_GetObjectItemCaseSensitive(request, "object"), why,
-                                 sizeof(why)))
+    if (dra_device_class_warning(c->p, json_get(request, "object"), why, sizeof(why)))
         decide_warn(c->out, why);
 }
 
@@ -622,19 +609,18 @@ decide_device_class(struct decide_ctx *c, const char *op, const cJSON *request)
 static void
 decide_pod_request(struct decide_ctx *c, const char *op, const cJSON *request)
 {
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    const cJSON *object = json_get(request, "object");
 
     if (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0)
         return;
-    if (!cJSON_IsObject(object) ||
-        !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(object, "spec"))) {
+    if (!cJSON_IsObject(object) || !cJSON_IsObject(json_get(object, "spec"))) {
         decide_error(c->out, "%s request has no pod object with a spec", op);
         return;
     }
     if (strcmp(op, "CREATE") == 0)
         decide_pod(c, object, true);
     else
-        decide_pod_update(c, object, cJSON_GetObjectItemCaseSensitive(request, "oldObject"));
+        decide_pod_update(c, object, json_get(request, "oldObject"));
 }
 
 void
@@ -649,7 +635,7 @@ decide_request(const struct policy *p, enum decide_endpoint ep, const cJSON *req
         {"apps", "StatefulSet", false}, {"apps", "DaemonSet", false},
         {"batch", "Job", false},        {"batch", "CronJob", true},
     };
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(request, "kind");
+    const cJSON *kind = json_get(request, "kind");
     const char *group = json_string(kind, "group"), *kname = json_string(kind, "kind");
     const char *op = json_string(request, "operation");
     const char *ns = json_string(request, "namespace");

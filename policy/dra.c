@@ -39,7 +39,7 @@ static const char *const claim_controller_users[] = {
 static const cJSON *
 dra_get(const cJSON *obj, const char *key)
 {
-    return cJSON_GetObjectItemCaseSensitive(obj, key);
+    return json_get(obj, key);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -372,7 +372,7 @@ dra_read_mode(struct dra_claim *cl, struct dra_req *r, const char *what)
             dra_fail(cl->out, "%s: allocationMode is not a string", what);
         return -1;
     }
-    r->all = cJSON_IsString(mode) && strcmp(mode->valuestring, "All") == 0;
+    r->all = mode != NULL && cJSON_IsString(mode) && strcmp(mode->valuestring, "All") == 0;
     if (count == NULL || cJSON_IsNull(count) || r->all)
         return 0;
     /* In range before the cast, so the cast is defined (JSON has no NaN). */

@@ -100,7 +100,7 @@ patch_expressions_json(const struct placement *pl)
 static bool
 patch_expression_matches(const cJSON *expr, const struct placement_req *req)
 {
-    const cJSON *values = cJSON_GetObjectItemCaseSensitive(expr, "values"), *v;
+    const cJSON *values = json_get(expr, "values"), *v;
     size_t n = 0;
 
     if (!patch_streq(json_string(expr, "key"), req->key) ||
@@ -131,8 +131,8 @@ patch_term_has(const cJSON *exprs, const struct placement_req *req)
 static bool
 patch_term_is_empty(const cJSON *term)
 {
-    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(term, "matchExpressions")) == 0 &&
-           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(term, "matchFields")) == 0;
+    return cJSON_GetArraySize(json_get(term, "matchExpressions")) == 0 &&
+           cJSON_GetArraySize(json_get(term, "matchFields")) == 0;
 }
 
 /*
@@ -142,11 +142,10 @@ patch_term_is_empty(const cJSON *term)
 static void
 patch_affinity(cJSON *ops, const cJSON *spec, const struct placement *pl)
 {
-    const cJSON *affinity = cJSON_GetObjectItemCaseSensitive(spec, "affinity");
-    const cJSON *node = cJSON_GetObjectItemCaseSensitive(affinity, "nodeAffinity");
-    const cJSON *required =
-        cJSON_GetObjectItemCaseSensitive(node, "requiredDuringSchedulingIgnoredDuringExecution");
-    const cJSON *terms = cJSON_GetObjectItemCaseSensitive(required, "nodeSelectorTerms");
+    const cJSON *affinity = json_get(spec, "affinity");
+    const cJSON *node = json_get(affinity, "nodeAffinity");
+    const cJSON *required = json_get(node, "requiredDuringSchedulingIgnoredDuringExecution");
+    const cJSON *terms = json_get(required, "nodeSelectorTerms");
     cJSON *value, *term;
     char path[256];
     int i = 0;
@@ -157,7 +156,7 @@ patch_affinity(cJSON *ops, const cJSON *spec, const struct placement *pl)
         const cJSON *t;
         cJSON_ArrayForEach(t, terms)
         {
-            const cJSON *exprs = cJSON_GetObjectItemCaseSensitive(t, "matchExpressions");
+            const cJSON *exprs = json_get(t, "matchExpressions");
 
             if (patch_term_is_empty(t)) {
                 /* Nothing to narrow. */
@@ -211,8 +210,8 @@ patch_affinity(cJSON *ops, const cJSON *spec, const struct placement *pl)
 static void
 patch_tenant_label(cJSON *ops, const cJSON *pod, const struct policy_tenant *t)
 {
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    const cJSON *meta = json_get(pod, "metadata");
+    const cJSON *labels = json_get(meta, "labels");
     cJSON *value;
 
     if (patch_streq(json_string(labels, TENANT_LABEL), t->name))
@@ -239,8 +238,8 @@ cJSON *
 patch_for_pod(const struct policy *p, const struct policy_tenant *t, const cJSON *pod,
               const struct placement *pl)
 {
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
-    const cJSON *tolerations = cJSON_GetObjectItemCaseSensitive(spec, "tolerations");
+    const cJSON *spec = json_get(pod, "spec");
+    const cJSON *tolerations = json_get(spec, "tolerations");
     cJSON *ops = cJSON_CreateArray();
 
     if (!patch_tolerates_gpu_taint(p, tolerations)) {

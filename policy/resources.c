@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/json.h"
 #include "policy/quantity.h"
 
 #define GPU_PREFIX "nvidia.com/"
@@ -124,11 +125,11 @@ enum resources_role {
 static enum resources_result
 resources_walk_container(struct resources_walk *w, const cJSON *c, enum resources_role role)
 {
-    const cJSON *res = cJSON_GetObjectItemCaseSensitive(c, "resources");
-    const cJSON *limits = cJSON_GetObjectItemCaseSensitive(res, "limits");
-    const cJSON *requests = cJSON_GetObjectItemCaseSensitive(res, "requests");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
-    const char *cname = cJSON_IsString(name) ? name->valuestring : "";
+    const cJSON *res = json_get(c, "resources");
+    const cJSON *limits = json_get(res, "limits");
+    const cJSON *requests = json_get(res, "requests");
+    const cJSON *name = json_get(c, "name");
+    const char *cname = name != NULL && cJSON_IsString(name) ? name->valuestring : "";
     const cJSON *lists[2] = {limits, requests};
     const cJSON *item;
 
@@ -157,7 +158,7 @@ resources_walk_container(struct resources_walk *w, const cJSON *c, enum resource
                 !resources_classify(item->string, &kind, profile, sizeof(profile)))
                 continue;
             /* A request with a limit was handled with the limit. */
-            limit = l == 1 ? cJSON_GetObjectItemCaseSensitive(limits, item->string) : NULL;
+            limit = l == 1 ? json_get(limits, item->string) : NULL;
             q = resources_read_quantity(item, &amount);
             if (q != QUANTITY_OK)
                 resources_quantity_text(item, text, sizeof(text));
@@ -244,7 +245,7 @@ resources_walk_list(struct resources_walk *w, const cJSON *list, bool init)
             return RESOURCES_INVALID;
         }
         if (init) {
-            const cJSON *rp = cJSON_GetObjectItemCaseSensitive(c, "restartPolicy");
+            const cJSON *rp = json_get(c, "restartPolicy");
             role = cJSON_IsString(rp) && strcmp(rp->valuestring, "Always") == 0 ? ROLE_SIDECAR
                                                                                 : ROLE_INIT;
         }
@@ -275,9 +276,9 @@ resources_for_pod_spec(const cJSON *spec, struct gpu_amounts *out, char *why, si
         return RESOURCES_INVALID;
     }
     /* Init containers first: sidecars count from the point they start. */
-    r = resources_walk_list(&w, cJSON_GetObjectItemCaseSensitive(spec, "initContainers"), true);
+    r = resources_walk_list(&w, json_get(spec, "initContainers"), true);
     if (r == RESOURCES_OK)
-        r = resources_walk_list(&w, cJSON_GetObjectItemCaseSensitive(spec, "containers"), false);
+        r = resources_walk_list(&w, json_get(spec, "containers"), false);
     if (r != RESOURCES_OK)
         return r;
     for (size_t i = 0; i < w.count; i++) {

@@ -305,8 +305,8 @@ check_template_pod(const cJSON *object, const struct check_kind *k, const char *
                    const char *owner)
 {
     const cJSON *tmpl = jsonpatch_pointer_get(object, k->template_path);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(tmpl, "spec");
+    const cJSON *meta = json_get(tmpl, "metadata");
+    const cJSON *spec = json_get(tmpl, "spec");
     cJSON *pod, *m;
 
     if (!cJSON_IsObject(spec))
@@ -388,7 +388,7 @@ out:
 static cJSON *
 check_fit_nodes(const struct check_ctx *cx, const cJSON *pod)
 {
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *spec = json_get(pod, "spec");
     struct gpu_amounts amounts;
     enum resources_result r;
     char why[SCHEDULE_REASON_MAX], rwhy[256];
@@ -520,7 +520,7 @@ check_print_text(const struct check_entry *e, const cJSON *nodes)
         printf("  nodes:");
         cJSON_ArrayForEach(n, nodes)
         {
-            if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "fits")))
+            if (!cJSON_IsTrue(json_get(n, "fits")))
                 continue;
             printf("%s %s", any ? "," : "", json_string(n, "name"));
             any = true;
@@ -628,7 +628,7 @@ check_object(struct check_ctx *cx, const struct manifest *m, const struct manife
         cx->bad_input = true;
         goto out;
     }
-    meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+    meta = json_get(object, "metadata");
     if (!cJSON_IsObject(meta)) {
         cJSON_DeleteItemFromObjectCaseSensitive(object, "metadata");
         meta = cJSON_AddObjectToObject(object, "metadata");

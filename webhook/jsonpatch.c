@@ -94,7 +94,7 @@ jp_child(const cJSON *container, const char *token)
     int i;
 
     if (cJSON_IsObject(container))
-        return cJSON_GetObjectItemCaseSensitive(container, token);
+        return json_get(container, token);
     if (cJSON_IsArray(container) && jp_index(token, cJSON_GetArraySize(container), false, &i) == 0)
         return cJSON_GetArrayItem(container, i);
     return NULL;
@@ -204,7 +204,7 @@ jp_put(cJSON **root, const struct jp_target *t, cJSON *value, const char *path, 
         return 0;
     }
     if (cJSON_IsObject(t->parent)) {
-        if (cJSON_GetObjectItemCaseSensitive(t->parent, t->token) != NULL) {
+        if (json_get(t->parent, t->token) != NULL) {
             if (!cJSON_ReplaceItemInObjectCaseSensitive(t->parent, t->token, value))
                 goto fail;
             return 0;
@@ -249,7 +249,7 @@ jp_replace(cJSON **root, const struct jp_target *t, cJSON *value, const char *pa
         return 0;
     }
     if (cJSON_IsObject(t->parent)) {
-        ok = cJSON_GetObjectItemCaseSensitive(t->parent, t->token) != NULL &&
+        ok = json_get(t->parent, t->token) != NULL &&
              cJSON_ReplaceItemInObjectCaseSensitive(t->parent, t->token, value);
     } else if (jp_index(t->token, cJSON_GetArraySize(t->parent), false, &index) == 0) {
         ok = cJSON_ReplaceItemInArray(t->parent, index, value);
@@ -289,7 +289,7 @@ jp_apply_one(cJSON **root, const cJSON *op, char *why, size_t why_size)
 {
     const char *name = json_string(op, "op"), *path = json_string(op, "path");
     const char *from = json_string(op, "from");
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(op, "value");
+    const cJSON *value = json_get(op, "value");
     struct jp_target t = {0}, f = {0};
     cJSON *item;
     int rc = -1;

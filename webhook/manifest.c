@@ -435,7 +435,7 @@ mf_apply_merges(struct mf_frame *f)
     {
         while ((member = src->child) != NULL) {
             member = cJSON_DetachItemViaPointer(src, member);
-            if (cJSON_GetObjectItemCaseSensitive(f->node, member->string) != NULL)
+            if (json_get(f->node, member->string) != NULL)
                 cJSON_Delete(member);
             else
                 cJSON_AddItemToArray(f->node, member); /* keeps member->string as its key */
@@ -875,8 +875,7 @@ mf_is_list(const cJSON *obj, const char *kind)
 
     if (strcmp(kind, "List") == 0)
         return true;
-    return len > 4 && strcmp(kind + len - 4, "List") == 0 &&
-           cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(obj, "items"));
+    return len > 4 && strcmp(kind + len - 4, "List") == 0 && cJSON_IsArray(json_get(obj, "items"));
 }
 
 /* Where List items without a position of their own are reported. */
@@ -910,7 +909,7 @@ mf_add_object(struct mf_reader *r, cJSON *obj, const struct mf_place *at, const 
         return;
     }
     if (mf_is_list(obj, kind)) {
-        cJSON *items = cJSON_GetObjectItemCaseSensitive(obj, "items"), *item;
+        cJSON *items = json_get(obj, "items"), *item;
         size_t n = 0;
 
         if (items != NULL && !cJSON_IsArray(items) && !cJSON_IsNull(items)) {

@@ -70,19 +70,18 @@ review_fail(struct review_reply *out, const char *reason)
 static void
 review_describe(struct review_reply *out, const cJSON *request)
 {
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(request, "object");
+    const cJSON *object = json_get(request, "object");
     const cJSON *meta;
     const char *name = json_string(request, "name");
 
     if (!cJSON_IsObject(object))
-        object = cJSON_GetObjectItemCaseSensitive(request, "oldObject");
-    meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+        object = json_get(request, "oldObject");
+    meta = json_get(object, "metadata");
     if (name == NULL || *name == '\0')
         name = json_string(meta, "name");
     if (name == NULL || *name == '\0')
         name = json_string(meta, "generateName");
-    review_copy(out->kind, sizeof(out->kind),
-                json_string(cJSON_GetObjectItemCaseSensitive(request, "kind"), "kind"));
+    review_copy(out->kind, sizeof(out->kind), json_string(json_get(request, "kind"), "kind"));
     review_copy(out->name_space, sizeof(out->name_space), json_string(request, "namespace"));
     review_copy(out->name, sizeof(out->name), name);
 }
@@ -261,7 +260,7 @@ review_handle(const struct policy *p, enum decide_endpoint ep, const char *body,
     }
     api = json_string(root, "apiVersion");
     kind = json_string(root, "kind");
-    request = cJSON_GetObjectItemCaseSensitive(root, "request");
+    request = json_get(root, "request");
     uid = json_string(request, "uid");
     if (!cJSON_IsObject(root) || kind == NULL || strcmp(kind, "AdmissionReview") != 0) {
         review_fail(out, "body is not an AdmissionReview");

@@ -70,7 +70,7 @@ schedule_parse_int(const char *s, long long *out)
 const char *
 schedule_node_name(const cJSON *node)
 {
-    return json_string(cJSON_GetObjectItemCaseSensitive(node, "metadata"), "name");
+    return json_string(json_get(node, "metadata"), "name");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -109,7 +109,7 @@ static bool
 schedule_requirement_matches(const cJSON *expr, const cJSON *labels, char *why, size_t why_size)
 {
     const char *key = json_string(expr, "key"), *op = json_string(expr, "operator");
-    const cJSON *values = cJSON_GetObjectItemCaseSensitive(expr, "values"), *v;
+    const cJSON *values = json_get(expr, "values"), *v;
     char buf[64], vbuf[64], list[128];
     const char *have = NULL;
     long long got, want;
@@ -118,7 +118,7 @@ schedule_requirement_matches(const cJSON *expr, const cJSON *labels, char *why, 
         snprintf(why, why_size, "a requirement without key or operator");
         return false;
     }
-    have = schedule_text(cJSON_GetObjectItemCaseSensitive(labels, key), buf, sizeof(buf));
+    have = schedule_text(json_get(labels, key), buf, sizeof(buf));
     if (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) {
         bool found = false, in = strcmp(op, "In") == 0;
 
@@ -184,8 +184,8 @@ static bool
 schedule_term_matches(const cJSON *term, const cJSON *labels, const cJSON *fields, char *why,
                       size_t why_size)
 {
-    const cJSON *exprs = cJSON_GetObjectItemCaseSensitive(term, "matchExpressions");
-    const cJSON *field_exprs = cJSON_GetObjectItemCaseSensitive(term, "matchFields");
+    const cJSON *exprs = json_get(term, "matchExpressions");
+    const cJSON *field_exprs = json_get(term, "matchFields");
     const cJSON *e;
 
     if (cJSON_GetArraySize(exprs) == 0 && cJSON_GetArraySize(field_exprs) == 0) {
@@ -213,7 +213,7 @@ static bool
 schedule_affinity_matches(const cJSON *required, const cJSON *labels, const char *name, char *why,
                           size_t why_size)
 {
-    const cJSON *terms = cJSON_GetObjectItemCaseSensitive(required, "nodeSelectorTerms"), *term;
+    const cJSON *terms = json_get(required, "nodeSelectorTerms"), *term;
     cJSON *fields = cJSON_CreateObject();
     char first[SCHEDULE_REASON_MAX] = "", other[SCHEDULE_REASON_MAX];
     int n = 0;
@@ -254,7 +254,7 @@ schedule_tolerates(const cJSON *tol, const char *key, const char *value, const c
     const char *tkey = json_string(tol, "key"), *op = json_string(tol, "operator");
     const char *teffect = json_string(tol, "effect");
 
-    if (tkey == NULL && cJSON_GetObjectItemCaseSensitive(tol, "key") != NULL)
+    if (tkey == NULL && json_get(tol, "key") != NULL)
         return false; /* a key that is not a string tolerates nothing */
     if (teffect != NULL && *teffect != '\0' && !schedule_streq(teffect, effect))
         return false;
@@ -262,8 +262,7 @@ schedule_tolerates(const cJSON *tol, const char *key, const char *value, const c
         return false;
     if (op == NULL || *op == '\0' || strcmp(op, "Equal") == 0) {
         char buf[64];
-        const char *tvalue =
-            schedule_text(cJSON_GetObjectItemCaseSensitive(tol, "value"), buf, sizeof(buf));
+        const char *tvalue = schedule_text(json_get(tol, "value"), buf, sizeof(buf));
         return schedule_streq(tvalue, value);
     }
     return strcmp(op, "Exists") == 0;
@@ -287,7 +286,7 @@ schedule_tolerated(const cJSON *tolerations, const char *key, const char *value,
 static int64_t
 schedule_node_amount(const cJSON *available, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(available, name);
+    const cJSON *v = json_get(available, name);
     char buf[64];
     const char *text = schedule_text(v, buf, sizeof(buf));
     int64_t n;
@@ -301,17 +300,15 @@ bool
 schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, const cJSON *node,
                        char *why, size_t why_size)
 {
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(node, "metadata");
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
-    const cJSON *node_spec = cJSON_GetObjectItemCaseSensitive(node, "spec");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(node, "status");
-    const cJSON *tolerations = cJSON_GetObjectItemCaseSensitive(spec, "tolerations");
-    const cJSON *selector = cJSON_GetObjectItemCaseSensitive(spec, "nodeSelector");
-    const cJSON *required = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "affinity"),
-                                         "nodeAffinity"),
-        "requiredDuringSchedulingIgnoredDuringExecution");
-    const cJSON *available = cJSON_GetObjectItemCaseSensitive(status, "allocatable");
+    const cJSON *meta = json_get(node, "metadata");
+    const cJSON *labels = json_get(meta, "labels");
+    const cJSON *node_spec = json_get(node, "spec");
+    const cJSON *status = json_get(node, "status");
+    const cJSON *tolerations = json_get(spec, "tolerations");
+    const cJSON *selector = json_get(spec, "nodeSelector");
+    const cJSON *required = json_get(json_get(json_get(spec, "affinity"), "nodeAffinity"),
+                                     "requiredDuringSchedulingIgnoredDuringExecution");
+    const cJSON *available = json_get(status, "allocatable");
     const char *name = schedule_node_name(node), *node_name = json_string(spec, "nodeName");
     const cJSON *item;
     bool fits = false;
@@ -322,7 +319,7 @@ schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, con
         snprintf(why, why_size, "spec.nodeName is \"%.*s\"", QUOTE_MAX, node_name);
         goto out;
     }
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(node_spec, "unschedulable")) &&
+    if (cJSON_IsTrue(json_get(node_spec, "unschedulable")) &&
         !schedule_tolerated(tolerations, UNSCHEDULABLE_TAINT, NULL, "NoSchedule")) {
         snprintf(why, why_size, "node is unschedulable (cordoned)");
         goto out;
@@ -333,8 +330,7 @@ schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, con
 
         if (item->string == NULL)
             continue; /* not an object: the apiserver would have refused the pod */
-        have =
-            schedule_text(cJSON_GetObjectItemCaseSensitive(labels, item->string), buf, sizeof(buf));
+        have = schedule_text(json_get(labels, item->string), buf, sizeof(buf));
         if (want != NULL && have != NULL && strcmp(want, have) == 0)
             continue;
         if (have != NULL)
@@ -348,7 +344,7 @@ schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, con
     if (required != NULL && !cJSON_IsNull(required) &&
         !schedule_affinity_matches(required, labels, name, why, why_size))
         goto out;
-    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(node_spec, "taints"))
+    cJSON_ArrayForEach(item, json_get(node_spec, "taints"))
     {
         const char *key = json_string(item, "key"), *effect = json_string(item, "effect");
         const char *value = json_string(item, "value");
@@ -363,7 +359,7 @@ schedule_pod_fits_node(const cJSON *spec, const struct gpu_amounts *amounts, con
     }
     /* The kubelet always reports allocatable; capacity stands in for hand-written nodes. */
     if (!cJSON_IsObject(available))
-        available = cJSON_GetObjectItemCaseSensitive(status, "capacity");
+        available = json_get(status, "capacity");
     for (size_t i = 0; i < amounts->count; i++) {
         const struct gpu_resource *g = &amounts->items[i];
         int64_t have = schedule_node_amount(available, g->name);

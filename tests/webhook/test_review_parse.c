@@ -49,9 +49,9 @@ check_corpus(const char *dir)
         long len;
         cJSON *full;
 
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' ||
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         f = fopen(path, "rb");
         CHECK(f != NULL);
         if (f == NULL)
