@@ -254,12 +254,12 @@ def table_rss(rows, out):
 def table_targets(tp, rows, out):
     out.append("")
     out.append("The issue's targets (this run; the machine is shared, so times are noisy)")
-    head = f"{'target':66} | {'measured':>16} | verdict"
+    head = f"{'target':66} | {'measured':>20} | verdict"
     out.append(head)
     out.append("-" * len(head))
 
     def line(text, measured, ok):
-        out.append(f"{text:66} | {measured:>16} | {verdict(ok)}")
+        out.append(f"{text:66} | {measured:>20} | {verdict(ok)}")
 
     for path in ("/mutate", "/validate"):
         for conns, want in ((16, TARGET_RATIO_16), (1, TARGET_RATIO_1)):
@@ -269,9 +269,12 @@ def table_targets(tp, rows, out):
             line(f"GPU pod {path}: req/s >= {want}x nginx at {conns} connection"
                  f"{'s' if conns > 1 else ''}", fmt_ratio(ratio),
                  None if ratio is None else ratio >= want)
+        # nginx's own p99 beside it: on a machine where nginx misses the bound, so does anyone.
         w = tp.get("webhook", "gpu-pod", path, 16)
+        n = tp.nginx_for("gpu-pod", 16)
         line(f"GPU pod {path}: p99 <= {TARGET_P99_16_US} us at 16 connections",
-             "-" if w is None else f"{w['p99']:,.0f} us",
+             "-" if w is None else f"{w['p99']:,.0f} us" +
+             (f" (nginx {n['p99']:,.0f})" if n else ""),
              None if w is None else w["p99"] <= TARGET_P99_16_US)
     wm = tp.get("webhook", "gpu-pod", "/mutate", 16)
     wv = tp.get("webhook", "gpu-pod", "/validate", 16)
