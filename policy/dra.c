@@ -36,12 +36,6 @@ static const char *const claim_controller_users[] = {
 /* A count far above any node's devices, below anything that could overflow a sum of them. */
 #define DRA_MAX_COUNT 1000000
 
-static const cJSON *
-dra_get(const cJSON *obj, const char *key)
-{
-    return json_get(obj, key);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Classes and tenants                                                                       */
 /* ---------------------------------------------------------------------------------------- */
@@ -356,8 +350,8 @@ dra_warn(struct dra_findings *f, const char *text)
 static int
 dra_read_mode(struct dra_claim *cl, struct dra_req *r, const char *what)
 {
-    const cJSON *mode = dra_get(r->body, "allocationMode");
-    const cJSON *count = dra_get(r->body, "count");
+    const cJSON *mode = json_get(r->body, "allocationMode");
+    const cJSON *count = json_get(r->body, "count");
 
     r->count = 1;
     if (mode != NULL && !cJSON_IsNull(mode) &&
@@ -392,7 +386,7 @@ dra_add_request(struct dra_claim *cl, const char *request, const char *sub, cons
 {
     const char *cname = json_string(body, "deviceClassName");
     const struct policy_dra_class *cls = cname != NULL ? dra_class_find(cl->p, cname) : NULL;
-    const cJSON *admin = dra_get(body, "adminAccess");
+    const cJSON *admin = json_get(body, "adminAccess");
     struct dra_req *r;
     char what[160];
 
@@ -422,7 +416,7 @@ dra_add_request(struct dra_claim *cl, const char *request, const char *sub, cons
 static int
 dra_read_requests(struct dra_claim *cl, const cJSON *devices)
 {
-    const cJSON *requests = dra_get(devices, "requests"), *r;
+    const cJSON *requests = json_get(devices, "requests"), *r;
     int i = 0;
 
     if (requests == NULL || cJSON_IsNull(requests))
@@ -434,7 +428,7 @@ dra_read_requests(struct dra_claim *cl, const cJSON *devices)
     cJSON_ArrayForEach(r, requests)
     {
         const char *name = json_string(r, "name");
-        const cJSON *exactly = dra_get(r, "exactly"), *first = dra_get(r, "firstAvailable"), *s;
+        const cJSON *exactly = json_get(r, "exactly"), *first = json_get(r, "firstAvailable"), *s;
         char path[96];
         int j = 0;
 
@@ -512,7 +506,7 @@ dra_read_sharing(struct dra_claim *cl, struct dra_config *c, const cJSON *sharin
                                            "defaultPinnedDeviceMemoryLimit",
                                            "defaultPerDevicePinnedMemoryLimit"};
     const char *strategy = json_string(sharing, "strategy");
-    const cJSON *ts = dra_get(sharing, "timeSlicingConfig"), *mps = dra_get(sharing, "mpsConfig");
+    const cJSON *ts = json_get(sharing, "timeSlicingConfig"), *mps = json_get(sharing, "mpsConfig");
     const cJSON *pct;
     char what[64];
 
@@ -541,7 +535,7 @@ dra_read_sharing(struct dra_claim *cl, struct dra_config *c, const cJSON *sharin
     }
     if (ts != NULL && !cJSON_IsNull(ts)) {
         const char *interval = json_string(ts, "interval");
-        const cJSON *iv = dra_get(ts, "interval");
+        const cJSON *iv = json_get(ts, "interval");
         size_t k;
 
         if (c->strategy != STRATEGY_TIME_SLICING || !cJSON_IsObject(ts)) {
@@ -573,7 +567,7 @@ dra_read_sharing(struct dra_claim *cl, struct dra_config *c, const cJSON *sharin
         }
         if (dra_only_keys(cl, mps, mps_keys, 3, c->index, "mpsConfig") < 0)
             return -1;
-        pct = dra_get(mps, "defaultActiveThreadPercentage");
+        pct = json_get(mps, "defaultActiveThreadPercentage");
         if (pct != NULL && !cJSON_IsNull(pct) &&
             (!cJSON_IsNumber(pct) || pct->valuedouble < 0 || pct->valuedouble > 100 ||
              (double)(int64_t)pct->valuedouble != pct->valuedouble)) {
@@ -598,7 +592,7 @@ dra_read_configs(struct dra_claim *cl, const cJSON *devices)
 {
     static const char *const sharing_keys[] = {"apiVersion", "kind", "sharing"};
     static const char *const vfio_keys[] = {"apiVersion", "kind", "iommu"};
-    const cJSON *configs = dra_get(devices, "config"), *cfg;
+    const cJSON *configs = json_get(devices, "config"), *cfg;
     const char *driver = cl->p->dra.driver;
     size_t index = 0;
 
@@ -608,8 +602,8 @@ dra_read_configs(struct dra_claim *cl, const cJSON *devices)
     }
     cJSON_ArrayForEach(cfg, configs)
     {
-        const cJSON *opaque = dra_get(cfg, "opaque"), *params = dra_get(opaque, "parameters");
-        const cJSON *requests = dra_get(cfg, "requests"), *r;
+        const cJSON *opaque = json_get(cfg, "opaque"), *params = json_get(opaque, "parameters");
+        const cJSON *requests = json_get(cfg, "requests"), *r;
         const char *drv = json_string(opaque, "driver");
         const char *api = json_string(params, "apiVersion"), *kind = json_string(params, "kind");
         struct dra_config c = {.index = index++, .requests = requests};
@@ -658,7 +652,7 @@ dra_read_configs(struct dra_claim *cl, const cJSON *devices)
                 return -1;
             c.strategy = STRATEGY_PASSTHROUGH;
         } else if (dra_only_keys(cl, params, sharing_keys, 3, c.index, kind) < 0 ||
-                   dra_read_sharing(cl, &c, dra_get(params, "sharing"), kind) < 0) {
+                   dra_read_sharing(cl, &c, json_get(params, "sharing"), kind) < 0) {
             return -1;
         }
         xgrow(&cl->configs, &cl->config_cap, cl->nconfigs + 1, sizeof(*cl->configs));
@@ -770,9 +764,9 @@ dra_has_selector(const struct dra_claim *cl, const struct dra_req *r)
     const char *want = cl->t->dra_selectors[r->cls->kind];
     const cJSON *sel;
 
-    cJSON_ArrayForEach(sel, dra_get(r->body, "selectors"))
+    cJSON_ArrayForEach(sel, json_get(r->body, "selectors"))
     {
-        const char *expr = json_string(dra_get(sel, "cel"), "expression");
+        const char *expr = json_string(json_get(sel, "cel"), "expression");
 
         if (expr != NULL && want != NULL && strcmp(expr, want) == 0)
             return true;
@@ -899,7 +893,7 @@ dra_selector_json(const char *expression)
 static void
 dra_patch_label(cJSON *ops, const cJSON *meta, const char *pointer, const char *tenant)
 {
-    const cJSON *labels = dra_get(meta, "labels");
+    const cJSON *labels = json_get(meta, "labels");
     const char *have = json_string(labels, TENANT_LABEL);
     char path[128];
     cJSON *value, *outer;
@@ -938,7 +932,7 @@ dra_claim_patch(const struct dra_claim *cl, const cJSON *object, enum dra_object
     for (size_t i = 0; i < cl->nreqs; i++) {
         const struct dra_req *r = &cl->reqs[i];
         const char *sel = cl->t->dra_selectors[r->cls->kind];
-        const cJSON *list = dra_get(r->body, "selectors");
+        const cJSON *list = json_get(r->body, "selectors");
 
         if (sel == NULL || dra_has_selector(cl, r))
             continue;
@@ -953,9 +947,9 @@ dra_claim_patch(const struct dra_claim *cl, const cJSON *object, enum dra_object
             patch_add_op(ops, path, value);
         }
     }
-    dra_patch_label(ops, dra_get(object, "metadata"), "/metadata", cl->t->name);
+    dra_patch_label(ops, json_get(object, "metadata"), "/metadata", cl->t->name);
     if (what == DRA_CLAIM_TEMPLATE)
-        dra_patch_label(ops, dra_get(dra_get(object, "spec"), "metadata"), "/spec/metadata",
+        dra_patch_label(ops, json_get(json_get(object, "spec"), "metadata"), "/spec/metadata",
                         cl->t->name);
     if (cJSON_GetArraySize(ops) == 0) {
         cJSON_Delete(ops);
@@ -968,7 +962,7 @@ dra_claim_patch(const struct dra_claim *cl, const cJSON *object, enum dra_object
 static bool
 dra_made_by(const cJSON *request, const char *const *users, size_t n)
 {
-    const char *name = json_string(dra_get(request, "userInfo"), "username");
+    const char *name = json_string(json_get(request, "userInfo"), "username");
 
     for (size_t i = 0; name != NULL && i < n; i++) {
         if (strcmp(name, users[i]) == 0)
@@ -982,23 +976,23 @@ dra_judge_claim(const struct policy *p, const struct policy_tenant *t, const cha
                 enum dra_object what, const cJSON *request, struct dra_findings *out)
 {
     static const char *const scheduler[] = {SCHEDULER_USER};
-    const cJSON *object = dra_get(request, "object");
-    const cJSON *annotations = dra_get(dra_get(object, "metadata"), "annotations");
-    const cJSON *spec = dra_get(object, "spec"), *devices;
+    const cJSON *object = json_get(request, "object");
+    const cJSON *annotations = json_get(json_get(object, "metadata"), "annotations");
+    const cJSON *spec = json_get(object, "spec"), *devices;
     const char *extended = json_string(annotations, EXTENDED_CLAIM_ANNOTATION);
     const char *pod_claim = json_string(annotations, POD_CLAIM_NAME_ANNOTATION);
-    const char *name = json_string(dra_get(object, "metadata"), "name");
+    const char *name = json_string(json_get(object, "metadata"), "name");
     struct dra_claim cl = {.p = p, .t = t, .out = out};
     char warning[DRA_WHY_MAX];
 
     memset(out, 0, sizeof(*out));
     if (what == DRA_CLAIM_TEMPLATE) {
-        spec = dra_get(spec, "spec");
+        spec = json_get(spec, "spec");
         cl.prefix = "/spec/spec/devices";
     } else {
         cl.prefix = "/spec/devices";
     }
-    devices = dra_get(spec, "devices");
+    devices = json_get(spec, "devices");
     if (devices != NULL && !cJSON_IsNull(devices) && !cJSON_IsObject(devices)) {
         dra_fail(out, "devices is not an object");
         goto out;
@@ -1056,21 +1050,21 @@ dra_findings_clear(struct dra_findings *f)
 bool
 dra_device_class_warning(const struct policy *p, const cJSON *object, char *why, size_t why_size)
 {
-    const char *name = json_string(dra_get(object, "metadata"), "name");
-    const cJSON *spec = dra_get(object, "spec"), *e;
+    const char *name = json_string(json_get(object, "metadata"), "name");
+    const cJSON *spec = json_get(object, "spec"), *e;
     bool names_driver = false;
 
     if (name == NULL || dra_class_find(p, name) != NULL)
         return false;
-    cJSON_ArrayForEach(e, dra_get(spec, "selectors"))
+    cJSON_ArrayForEach(e, json_get(spec, "selectors"))
     {
-        const char *expr = json_string(dra_get(e, "cel"), "expression");
+        const char *expr = json_string(json_get(e, "cel"), "expression");
 
         names_driver = names_driver || (expr != NULL && strstr(expr, p->dra.driver) != NULL);
     }
-    cJSON_ArrayForEach(e, dra_get(spec, "config"))
+    cJSON_ArrayForEach(e, json_get(spec, "config"))
     {
-        const char *drv = json_string(dra_get(e, "opaque"), "driver");
+        const char *drv = json_string(json_get(e, "opaque"), "driver");
 
         names_driver = names_driver || (drv != NULL && strcmp(drv, p->dra.driver) == 0);
     }
@@ -1091,7 +1085,7 @@ dra_device_class_warning(const struct policy *p, const cJSON *object, char *why,
 bool
 dra_pod_has_claims(const cJSON *spec)
 {
-    return cJSON_GetArraySize(dra_get(spec, "resourceClaims")) > 0;
+    return cJSON_GetArraySize(json_get(spec, "resourceClaims")) > 0;
 }
 
 /* Per-resource running totals while walking the containers, as resources.c keeps them. */
@@ -1112,8 +1106,8 @@ struct dra_walk {
 static enum resources_result
 dra_walk_container(struct dra_walk *w, const cJSON *c, int role)
 {
-    const cJSON *res = dra_get(c, "resources");
-    const cJSON *lists[2] = {dra_get(res, "limits"), dra_get(res, "requests")};
+    const cJSON *res = json_get(c, "resources");
+    const cJSON *lists[2] = {json_get(res, "limits"), json_get(res, "requests")};
     const char *cname = json_string(c, "name");
     const cJSON *item;
 
@@ -1135,7 +1129,7 @@ dra_walk_container(struct dra_walk *w, const cJSON *c, int role)
                 strncmp(name, DRA_IMPLICIT_PREFIX, strlen(DRA_IMPLICIT_PREFIX)) != 0 ||
                 dra_class_find(w->p, name + strlen(DRA_IMPLICIT_PREFIX)) == NULL)
                 continue;
-            limit = l == 1 ? dra_get(lists[0], name) : NULL;
+            limit = l == 1 ? json_get(lists[0], name) : NULL;
             q = resources_read_quantity(item, &amount);
             resources_quantity_text(item, text, sizeof(text));
             if (q == QUANTITY_FRACTIONAL) {
@@ -1211,7 +1205,7 @@ dra_pod_amounts(const struct policy *p, const cJSON *spec, struct gpu_amounts *o
         why[0] = '\0';
     /* Init containers first: sidecars count from the point they start. */
     for (int l = 0; l < 2; l++) {
-        cJSON_ArrayForEach(c, dra_get(spec, lists[l]))
+        cJSON_ArrayForEach(c, json_get(spec, lists[l]))
         {
             const char *rp = json_string(c, "restartPolicy");
             int role = l == 1 ? 0 : (rp != NULL && strcmp(rp, "Always") == 0 ? 1 : 2);
