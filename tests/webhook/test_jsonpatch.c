@@ -1,24 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tests for webhook/jsonpatch.c: RFC 6902 operations and RFC 6901 pointers on cJSON documents. */
 #include "check.h"
+#include "policy/testutil.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "policy/xalloc.h"
 #include "webhook/jsonpatch.h"
-
-static cJSON *
-parse(const char *text)
-{
-    cJSON *j = cJSON_Parse(text);
-
-    if (j == NULL) {
-        fprintf(stderr, "bad test JSON: %s\n", text);
-        abort();
-    }
-    return j;
-}
 
 /*
  * Applies patch to doc and returns the result as compact JSON, or "error: <why>" when the patch
@@ -27,7 +16,8 @@ parse(const char *text)
 static char *
 apply(const char *doc_text, const char *patch_text)
 {
-    cJSON *doc = parse(doc_text), *patch = parse(patch_text), *before = cJSON_Duplicate(doc, true);
+    cJSON *doc = test_json(doc_text), *patch = test_json(patch_text),
+          *before = cJSON_Duplicate(doc, true);
     char why[256], *out;
 
     if (jsonpatch_apply(&doc, patch, why, sizeof(why)) < 0) {
@@ -95,7 +85,7 @@ test_webhook_patches(void)
 static void
 test_pointers(void)
 {
-    cJSON *doc = parse("{\"a/b\":{\"m~n\":[10,20]},\"\":{\"\":5},\"0\":\"zero\"}");
+    cJSON *doc = test_json("{\"a/b\":{\"m~n\":[10,20]},\"\":{\"\":5},\"0\":\"zero\"}");
 
     CHECK(jsonpatch_pointer_get(doc, "") == doc);
     CHECK_INT(cJSON_GetNumberValue(jsonpatch_pointer_get(doc, "/a~1b/m~0n/1")), 20);

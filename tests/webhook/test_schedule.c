@@ -1,23 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tests for webhook/schedule.c: which nodes the scheduler's filters leave to a pod. */
 #include "check.h"
+#include "policy/testutil.h"
 
 #include <stdlib.h>
 
 #include "policy/xalloc.h"
 #include "webhook/schedule.h"
-
-static cJSON *
-parse(const char *text)
-{
-    cJSON *j = cJSON_Parse(text);
-
-    if (j == NULL) {
-        fprintf(stderr, "bad test JSON: %s\n", text);
-        abort();
-    }
-    return j;
-}
 
 /* A GPU node like tests/data/nodes.yaml's: labels, the has-gpu taint, 8 GPUs allocatable. */
 #define GPU_NODE(name, extra_labels, taints, status)                                               \
@@ -37,7 +26,7 @@ static char *
 fit(const char *spec_members, const char *node_text)
 {
     char *spec_text = xasprintf("{%s}", spec_members), why[SCHEDULE_REASON_MAX], rwhy[256];
-    cJSON *spec = parse(spec_text), *node = parse(node_text);
+    cJSON *spec = test_json(spec_text), *node = test_json(node_text);
     struct gpu_amounts amounts;
     char *out;
 
@@ -224,7 +213,7 @@ test_node_state(void)
 static void
 test_node_name(void)
 {
-    cJSON *n = parse(node), *nameless = parse("{\"metadata\":{}}");
+    cJSON *n = test_json(node), *nameless = test_json("{\"metadata\":{}}");
 
     CHECK_STR(schedule_node_name(n), "n1");
     CHECK(schedule_node_name(nameless) == NULL);
