@@ -298,17 +298,6 @@ server_elapsed_us(const struct timespec *since)
            (uint64_t)((now.tv_nsec - since->tv_nsec) / 1000);
 }
 
-/* Formats t as an RFC 3339 UTC time into buf. */
-static void
-server_time_format(time_t t, char *buf, size_t size)
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    if (strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && size > 0)
-        buf[0] = '\0';
-}
-
 /* Returns how many CPUs this process may run on (its affinity mask, which taskset and cpusets
  * set), falling back to the CPUs online. */
 static unsigned
@@ -626,7 +615,7 @@ server_tls_log(const struct tls_creds *c, enum log_level level, const char *msg,
     struct log_line l;
     char expires[32];
 
-    server_time_format((time_t)tls_creds_not_after(c), expires, sizeof(expires));
+    tls_time_format((time_t)tls_creds_not_after(c), expires, sizeof(expires));
     log_line_begin(&l, level, msg);
     log_line_str(&l, "serial", tls_creds_serial(c));
     log_line_uint(&l, "chain", tls_creds_chain_length(c));

@@ -48,8 +48,7 @@ tls_key_matches(gnutls_x509_crt_t crt, gnutls_x509_privkey_t pk)
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-/* Formats t as an RFC 3339 UTC time into buf. */
-static void
+void
 tls_time_format(time_t t, char *buf, size_t size)
 {
     struct tm tm;

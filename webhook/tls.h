@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <gnutls/abstract.h>
 
@@ -44,5 +45,8 @@ int64_t tls_creds_not_after(const struct tls_creds *c);
 const char *tls_creds_serial(const struct tls_creds *c);
 unsigned tls_creds_chain_length(const struct tls_creds *c);
 const char *tls_creds_key_type(const struct tls_creds *c);
+
+/* Formats t as an RFC 3339 UTC time into buf (empty when it does not fit). */
+void tls_time_format(time_t t, char *buf, size_t size);
 
 #endif
