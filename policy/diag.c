@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include <yaml.h>
+
 #include "policy/xalloc.h"
 
 void
@@ -64,4 +66,42 @@ diags_print(const struct diags *d, FILE *out)
         diag_format(&d->items[i], line, sizeof(line));
         fprintf(out, "%s\n", line);
     }
+}
+
+void
+diag_offset_position(const char *data, size_t len, size_t offset, unsigned *line, unsigned *column)
+{
+    size_t start = 0;
+
+    *line = 1;
+    if (offset > len)
+        offset = len;
+    for (size_t i = 0; i < offset; i++) {
+        if (data[i] == '\n') {
+            (*line)++;
+            start = i + 1;
+        }
+    }
+    *column = (unsigned)(offset - start) + 1;
+}
+
+void
+diag_yaml_problem(const struct yaml_parser_s *parser, const char *data, size_t len, unsigned *line,
+                  unsigned *column, char *buf, size_t size)
+{
+    const char *problem = parser->problem != NULL ? parser->problem : "invalid YAML";
+
+    if (parser->error == YAML_READER_ERROR) {
+        diag_offset_position(data, len, parser->problem_offset, line, column);
+        snprintf(buf, size, "%s", problem);
+        return;
+    }
+    *line = (unsigned)parser->problem_mark.line + 1;
+    *column = (unsigned)parser->problem_mark.column + 1;
+    if (parser->context != NULL)
+        snprintf(buf, size, "%s (%s at line %u, column %u)", problem, parser->context,
+                 (unsigned)parser->context_mark.line + 1,
+                 (unsigned)parser->context_mark.column + 1);
+    else
+        snprintf(buf, size, "%s", problem);
 }

@@ -33,4 +33,16 @@ void diags_print(const struct diags *d, FILE *out);
 /* Formats item i into buf the same way, without newline. */
 void diag_format(const struct diag *item, char *buf, size_t size);
 
+/* Finds the 1-based line and column of a byte offset into data (len bytes). */
+void diag_offset_position(const char *data, size_t len, size_t offset, unsigned *line,
+                          unsigned *column);
+
+/*
+ * Says why libyaml's parser stopped on data (len bytes): the message into buf, its 1-based
+ * position into *line and *column. A reader error (bad encoding) has only a byte offset.
+ */
+struct yaml_parser_s;
+void diag_yaml_problem(const struct yaml_parser_s *parser, const char *data, size_t len,
+                       unsigned *line, unsigned *column, char *buf, size_t size);
+
 #endif

@@ -242,43 +242,14 @@ load_sort_diags(struct diags *d, size_t first)
 /* YAML to nodes                                                                             */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Finds the 1-based line and column of a byte offset, for errors libyaml reports by offset. */
-static void
-load_offset_position(const struct loader *ld, size_t offset, unsigned *line, unsigned *column)
-{
-    size_t start = 0;
-
-    *line = 1;
-    if (offset > ld->len)
-        offset = ld->len;
-    for (size_t i = 0; i < offset; i++) {
-        if (ld->data[i] == '\n') {
-            (*line)++;
-            start = i + 1;
-        }
-    }
-    *column = (unsigned)(offset - start) + 1;
-}
-
 static void
 load_report_yaml(struct loader *ld, const yaml_parser_t *parser)
 {
-    const char *problem = parser->problem != NULL ? parser->problem : "invalid YAML";
+    char message[DIAG_MESSAGE_MAX];
     unsigned line, column;
 
-    if (parser->error == YAML_READER_ERROR) {
-        load_offset_position(ld, parser->problem_offset, &line, &column);
-        load_error_at(ld, line, column, "%s", problem);
-        return;
-    }
-    line = (unsigned)parser->problem_mark.line + 1;
-    column = (unsigned)parser->problem_mark.column + 1;
-    if (parser->context != NULL)
-        load_error_at(ld, line, column, "%s (%s at line %u, column %u)", problem, parser->context,
-                      (unsigned)parser->context_mark.line + 1,
-                      (unsigned)parser->context_mark.column + 1);
-    else
-        load_error_at(ld, line, column, "%s", problem);
+    diag_yaml_problem(parser, ld->data, ld->len, &line, &column, message, sizeof(message));
+    load_error_at(ld, line, column, "%s", message);
 }
 
 static struct node *

@@ -62,24 +62,6 @@ mf_error(struct mf_reader *r, unsigned line, unsigned column, const char *fmt, .
     diags_add(r->diags, false, r->name, line, column, "%s", message);
 }
 
-/* Finds the 1-based line and column of a byte offset. */
-static void
-mf_offset_position(const struct mf_reader *r, size_t offset, unsigned *line, unsigned *column)
-{
-    size_t start = 0;
-
-    *line = 1;
-    if (offset > r->len)
-        offset = r->len;
-    for (size_t i = 0; i < offset; i++) {
-        if (r->data[i] == '\n') {
-            (*line)++;
-            start = i + 1;
-        }
-    }
-    *column = (unsigned)(offset - start) + 1;
-}
-
 /* Returns the height of a tree: 0 for a scalar, 1 + the tallest child for a collection. */
 static size_t
 mf_height(const cJSON *node)
@@ -676,22 +658,11 @@ mf_on_end(struct mf_parser *ps, const yaml_event_t *ev)
 static void
 mf_report_yaml(struct mf_reader *r, const yaml_parser_t *parser)
 {
-    const char *problem = parser->problem != NULL ? parser->problem : "invalid YAML";
+    char message[DIAG_MESSAGE_MAX];
     unsigned line, column;
 
-    if (parser->error == YAML_READER_ERROR) {
-        mf_offset_position(r, parser->problem_offset, &line, &column);
-        mf_error(r, line, column, "%s", problem);
-        return;
-    }
-    line = (unsigned)parser->problem_mark.line + 1;
-    column = (unsigned)parser->problem_mark.column + 1;
-    if (parser->context != NULL)
-        mf_error(r, line, column, "%s (%s at line %u, column %u)", problem, parser->context,
-                 (unsigned)parser->context_mark.line + 1,
-                 (unsigned)parser->context_mark.column + 1);
-    else
-        mf_error(r, line, column, "%s", problem);
+    diag_yaml_problem(parser, r->data, r->len, &line, &column, message, sizeof(message));
+    mf_error(r, line, column, "%s", message);
 }
 
 static void mf_take_document(struct mf_reader *r, struct mf_doc *doc);
@@ -820,7 +791,7 @@ mf_parse_json(struct mf_reader *r, size_t off, bool quiet_first)
         unsigned line, column;
         cJSON *value;
 
-        mf_offset_position(r, off, &line, &column);
+        diag_offset_position(r->data, r->len, off, &line, &column);
         value = cJSON_ParseWithLengthOpts(r->data + off, r->len - off, &end, false);
         if (value == NULL) {
             const char *at = cJSON_GetErrorPtr();
@@ -830,7 +801,7 @@ mf_parse_json(struct mf_reader *r, size_t off, bool quiet_first)
                 return -2;
             if (at != NULL && at >= r->data && at <= r->data + r->len)
                 bad = (size_t)(at - r->data);
-            mf_offset_position(r, bad, &line, &column);
+            diag_offset_position(r->data, r->len, bad, &line, &column);
             mf_error(r, line, column, "invalid JSON");
             return -1;
         }
