@@ -320,6 +320,31 @@ metrics_render_requests(const struct metrics *m, struct metrics_text *t)
     }
 }
 
+/*
+ * A reload family: NAME_reloads_total by result, with help, and NAME_last_reload_successful,
+ * whose help names what is reloaded as noun.
+ */
+static void
+metrics_render_reloads(struct metrics_text *t, const char *name, const char *help, const char *noun,
+                       atomic_ullong *reloads, atomic_int *last_ok)
+{
+    char metric[64], last_help[128];
+
+    snprintf(metric, sizeof(metric), "%s_reloads_total", name);
+    metrics_header(t, metric, "counter", help);
+    for (size_t i = 0; i < METRICS_RESULT_COUNT; i++)
+        metrics_printf(t, METRICS_PREFIX "%s{result=\"%s\"} %llu\n", metric,
+                       metrics_result_names[i],
+                       atomic_load_explicit(&reloads[i], memory_order_relaxed));
+    snprintf(metric, sizeof(metric), "%s_last_reload_successful", name);
+    snprintf(last_help, sizeof(last_help),
+             "1 when the last %s reload succeeded (or none was tried), 0 when it was refused.",
+             noun);
+    metrics_header(t, metric, "gauge", last_help);
+    metrics_printf(t, METRICS_PREFIX "%s %d\n", metric,
+                   atomic_load_explicit(last_ok, memory_order_relaxed) != 0);
+}
+
 static void
 metrics_render_state(struct metrics *m, struct metrics_text *t)
 {
@@ -327,7 +352,6 @@ metrics_render_state(struct metrics *m, struct metrics_text *t)
     unsigned long generation;
     size_t tenants;
     char digest[65];
-    int ok;
 
     if (m->gauges != NULL)
         m->gauges(m->gauges_ctx, &g);
@@ -348,18 +372,10 @@ metrics_render_state(struct metrics *m, struct metrics_text *t)
     tenants = m->policy_tenants;
     memcpy(digest, m->policy_digest, sizeof(digest));
     pthread_mutex_unlock(&m->policy_lock);
-    metrics_header(t, "policy_reloads_total", "counter",
-                   "Policy reloads after a change or SIGHUP, by result (a failure keeps the "
-                   "last good policy).");
-    for (size_t i = 0; i < METRICS_RESULT_COUNT; i++)
-        metrics_printf(t, METRICS_PREFIX "policy_reloads_total{result=\"%s\"} %llu\n",
-                       metrics_result_names[i],
-                       atomic_load_explicit(&m->policy_reloads[i], memory_order_relaxed));
-    ok = atomic_load_explicit(&m->policy_last_ok, memory_order_relaxed);
-    metrics_header(t, "policy_last_reload_successful", "gauge",
-                   "1 when the last policy reload succeeded (or none was tried), 0 when it was "
-                   "refused.");
-    metrics_printf(t, METRICS_PREFIX "policy_last_reload_successful %d\n", ok != 0);
+    metrics_render_reloads(t, "policy",
+                           "Policy reloads after a change or SIGHUP, by result (a failure keeps "
+                           "the last good policy).",
+                           "policy", m->policy_reloads, &m->policy_last_ok);
     metrics_header(t, "policy_generation", "gauge",
                    "Generation of the policy in force (1 at start, one more per reload), "
                    "labelled with the digest of its file.");
@@ -372,18 +388,10 @@ metrics_render_state(struct metrics *m, struct metrics_text *t)
                    "the Unix epoch.");
     metrics_printf(t, METRICS_PREFIX "tls_certificate_not_after_seconds %lld\n",
                    (long long)atomic_load_explicit(&m->cert_not_after, memory_order_relaxed));
-    metrics_header(t, "tls_certificate_reloads_total", "counter",
-                   "Certificate reloads after a change or SIGHUP, by result (a failure keeps "
-                   "the certificate in force).");
-    for (size_t i = 0; i < METRICS_RESULT_COUNT; i++)
-        metrics_printf(t, METRICS_PREFIX "tls_certificate_reloads_total{result=\"%s\"} %llu\n",
-                       metrics_result_names[i],
-                       atomic_load_explicit(&m->cert_reloads[i], memory_order_relaxed));
-    ok = atomic_load_explicit(&m->cert_last_ok, memory_order_relaxed);
-    metrics_header(t, "tls_certificate_last_reload_successful", "gauge",
-                   "1 when the last certificate reload succeeded (or none was tried), 0 when "
-                   "it was refused.");
-    metrics_printf(t, METRICS_PREFIX "tls_certificate_last_reload_successful %d\n", ok != 0);
+    metrics_render_reloads(t, "tls_certificate",
+                           "Certificate reloads after a change or SIGHUP, by result (a failure "
+                           "keeps the certificate in force).",
+                           "certificate", m->cert_reloads, &m->cert_last_ok);
 
     metrics_header(t, "build_info", "gauge", "Always 1, labelled with the version.");
     metrics_printf(t, METRICS_PREFIX "build_info{version=\"%s\"} 1\n", GTW_VERSION);
