@@ -13,11 +13,13 @@
 #include "policy/arena.h"
 #include "policy/decide.h"
 #include "policy/diag.h"
+#include "policy/file.h"
 #include "policy/policy.h"
 #include "policy/xalloc.h"
 #include "webhook/review.h"
 
 #define PROGRAM "gtw_decide_loop"
+#define LOOP_REVIEW_MAX ((size_t)64 << 20)
 
 /*
  * What one iteration does; each stage is a part of what the server does per request. The parse
@@ -53,43 +55,6 @@ static const char usage[] =
     "  valgrind --tool=callgrind --collect-atstart=no --toggle-collect=loop_run " PROGRAM " ...\n"
     "counts exactly N iterations. Prints what the last answer was, and the wall time per\n"
     "iteration (meaningless under valgrind).\n";
-
-/*
- * Reads the whole file at path into a new NUL-terminated buffer. Returns 0 and stores the
- * buffer (owned by the caller) and its length, or -1 after printing why.
- */
-static int
-loop_read_file(const char *path, char **out, size_t *out_len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    int ret = -1;
-
-    if (f == NULL) {
-        fprintf(stderr, PROGRAM ": %s: %s\n", path, strerror(errno));
-        goto out;
-    }
-    do {
-        xgrow(&buf, &cap, len + 65536 + 1, 1);
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n > 0);
-    if (ferror(f)) {
-        fprintf(stderr, PROGRAM ": %s: read error\n", path);
-        goto out;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    buf = NULL;
-    ret = 0;
-out:
-    free(buf);
-    if (f != NULL)
-        fclose(f);
-    return ret;
-}
 
 /* One iteration of the chosen stage; returns a number derived from its result. */
 static unsigned long
@@ -177,7 +142,7 @@ main(int argc, char **argv)
     cJSON *parsed = NULL;
     char *body = NULL;
     struct diags d;
-    int c, status = 1;
+    int c, rc, status = 1;
     double ns;
 
     xalloc_init_cjson();
@@ -236,8 +201,12 @@ main(int argc, char **argv)
         diags_print(&d, stderr);
         goto out;
     }
-    if (loop_read_file(review_path, &body, &l.len) < 0)
+    rc = file_read(review_path, LOOP_REVIEW_MAX, &body, &l.len);
+    if (rc != 0) {
+        fprintf(stderr, PROGRAM ": %s: %s\n", review_path,
+                rc == FILE_TOO_LARGE ? "larger than 64 MiB" : strerror(errno));
         goto out;
+    }
     l.policy = p;
     l.body = body;
     if (l.stage == STAGE_DECIDE) {

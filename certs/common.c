@@ -4,14 +4,17 @@
 #include "certs/certs_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 
+#include "policy/file.h"
 #include "policy/xalloc.h"
 
 void
@@ -46,37 +49,19 @@ out:
 int
 certs_read_file(const char *path, char **data, size_t *len, char *err, size_t size)
 {
-    FILE *fp = NULL;
-    char *buf = NULL;
-    size_t got;
-    int rc = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
+    if (fd < 0) {
         certs_set_error(err, size, false, "cannot open %s: %s", path, strerror(errno));
-        goto out;
+        return -1;
     }
-    /* One byte more than the limit tells an oversized file from one exactly at the limit. */
-    buf = xmalloc(CERTS_FILE_MAX + 2);
-    got = fread(buf, 1, CERTS_FILE_MAX + 1, fp);
-    if (ferror(fp)) {
-        certs_set_error(err, size, false, "cannot read %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (got > CERTS_FILE_MAX) {
+    rc = file_read_fd(fd, CERTS_FILE_MAX, data, len);
+    if (rc == FILE_TOO_LARGE)
         certs_set_error(err, size, false, "%s is larger than %zu bytes", path, CERTS_FILE_MAX);
-        goto out;
-    }
-    buf[got] = '\0';
-    *data = buf;
-    *len = got;
-    buf = NULL;
-    rc = 0;
-out:
-    free(buf);
-    if (fp != NULL)
-        fclose(fp);
-    return rc;
+    else if (rc < 0)
+        certs_set_error(err, size, false, "cannot read %s: %s", path, strerror(errno));
+    close(fd);
+    return rc < 0 ? -1 : 0;
 }
 
 void

@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "policy/dra.h"
+#include "policy/file.h"
 #include "policy/xalloc.h"
 
 #define LOAD_MAX_BYTES ((size_t)16 * 1024 * 1024)
@@ -1685,38 +1686,19 @@ int
 policy_load_file(const char *path, struct policy **out, struct diags *diags)
 {
     char *data = NULL;
-    size_t len = 0, cap = 0;
-    FILE *f;
-    int rc = -1;
+    size_t len;
+    int rc = file_read(path, LOAD_MAX_BYTES, &data, &len);
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        diags_add(diags, false, path, 0, 0, "cannot read: %s", strerror(errno));
-        goto out;
+    if (rc == FILE_TOO_LARGE) {
+        diags_add(diags, false, path, 0, 0, "policy file is too large (more than %zu bytes)",
+                  LOAD_MAX_BYTES);
+        return -1;
     }
-    for (;;) {
-        size_t got;
-
-        xgrow(&data, &cap, len + 65536, 1);
-        got = fread(data + len, 1, cap - len, f);
-        len += got;
-        if (len > LOAD_MAX_BYTES) {
-            diags_add(diags, false, path, 0, 0, "policy file is too large (more than %zu bytes)",
-                      LOAD_MAX_BYTES);
-            goto out;
-        }
-        if (got == 0) {
-            if (ferror(f)) {
-                diags_add(diags, false, path, 0, 0, "cannot read: %s", strerror(errno));
-                goto out;
-            }
-            break;
-        }
+    if (rc < 0) {
+        diags_add(diags, false, path, 0, 0, "cannot read: %s", strerror(errno));
+        return -1;
     }
     rc = policy_load_buffer(path, data, len, out, diags);
-out:
-    if (f != NULL)
-        fclose(f);
     free(data);
     return rc;
 }

@@ -15,6 +15,7 @@
 
 #include <yaml.h>
 
+#include "policy/file.h"
 #include "policy/json.h"
 #include "policy/xalloc.h"
 
@@ -1014,53 +1015,12 @@ manifest_read_buffer(const char *name, const char *data, size_t len, struct mani
     return 0;
 }
 
-/* Reads all of fd into a new buffer, refusing more than MANIFEST_MAX_BYTES. */
-static int
-mf_slurp(int fd, char **data, size_t *len, char *why, size_t why_size)
-{
-    size_t cap = 65536, used = 0;
-    char *buf = xmalloc(cap);
-
-    for (;;) {
-        ssize_t n;
-
-        if (used > MANIFEST_MAX_BYTES) {
-            snprintf(why, why_size, "larger than %zu MiB", MANIFEST_MAX_BYTES >> 20);
-            free(buf);
-            return -1;
-        }
-        if (used == cap) {
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        n = read(fd, buf + used, cap - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(why, why_size, "cannot read: %s", strerror(errno));
-            free(buf);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        used += (size_t)n;
-    }
-    if (used > MANIFEST_MAX_BYTES) {
-        snprintf(why, why_size, "larger than %zu MiB", MANIFEST_MAX_BYTES >> 20);
-        free(buf);
-        return -1;
-    }
-    *data = buf;
-    *len = used;
-    return 0;
-}
-
 int
 manifest_read_file(const char *path, struct manifest *out, struct diags *diags)
 {
     bool is_stdin = strcmp(path, "-") == 0;
     const char *name = is_stdin ? MANIFEST_STDIN_NAME : path;
-    char why[DIAG_MESSAGE_MAX], *data = NULL;
+    char *data = NULL;
     struct stat st;
     size_t len = 0;
     int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -1082,8 +1042,14 @@ manifest_read_file(const char *path, struct manifest *out, struct diags *diags)
         diags_add(diags, false, name, 0, 0, "larger than %zu MiB", MANIFEST_MAX_BYTES >> 20);
         goto out;
     }
-    if (mf_slurp(fd, &data, &len, why, sizeof(why)) < 0) {
-        diags_add(diags, false, name, 0, 0, "%s", why);
+    switch (file_read_fd(fd, MANIFEST_MAX_BYTES, &data, &len)) {
+    case 0:
+        break;
+    case FILE_TOO_LARGE:
+        diags_add(diags, false, name, 0, 0, "larger than %zu MiB", MANIFEST_MAX_BYTES >> 20);
+        goto out;
+    default:
+        diags_add(diags, false, name, 0, 0, "cannot read: %s", strerror(errno));
         goto out;
     }
     rc = manifest_read_buffer(name, data, len, out, diags);

@@ -38,6 +38,7 @@
 
 #include "certs/certs.h"
 #include "policy/diag.h"
+#include "policy/file.h"
 #include "policy/policy.h"
 #include "policy/xalloc.h"
 #include "webhook/log.h"
@@ -424,45 +425,13 @@ server_policy_log_loaded(const struct server *s, const struct policy *p, unsigne
 static int
 server_file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t err_size)
 {
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int fd, ret = -1;
+    int rc = file_read(path, max, out, len);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    if (rc == FILE_TOO_LARGE)
+        snprintf(err, err_size, "larger than %zu bytes", max);
+    else if (rc < 0)
         snprintf(err, err_size, "%s", strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        ssize_t r;
-        /* Room for a good piece and the NUL; past max the loop ends below. */
-        if (cap - n < 4097)
-            xgrow(&buf, &cap, n + 65536, 1);
-        r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, err_size, "%s", strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > max) {
-            snprintf(err, err_size, "larger than %zu bytes", max);
-            goto out;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    ret = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    return ret;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Records data as what was last read of a file; returns true when it differs from before. */
