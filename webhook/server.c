@@ -1059,8 +1059,10 @@ server_reply_review(struct server_conn *c, struct MHD_Connection *connection, co
                   c->len, &reply);
     server_policy_release(ref);
 
-    resp = MHD_create_response_from_buffer(reply.len, reply.body ? reply.body : empty,
-                                           MHD_RESPMEM_MUST_COPY);
+    /* The answer's buffer is handed over, not copied: libmicrohttpd frees it with the response. */
+    resp = reply.body != NULL
+               ? MHD_create_response_from_buffer(reply.len, reply.body, MHD_RESPMEM_MUST_FREE)
+               : MHD_create_response_from_buffer(0, empty, MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         review_reply_clear(&reply);
         return MHD_NO;
@@ -1072,7 +1074,6 @@ server_reply_review(struct server_conn *c, struct MHD_Connection *connection, co
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     status = reply.status >= 100 && reply.status <= 599 ? reply.status : 500;
     ret = server_queue(c, connection, status, resp);
-    MHD_destroy_response(resp);
     usec = server_elapsed_us(&c->start);
     if (server_route_endpoint(c->route, &ep))
         metrics_count_review(
@@ -1080,7 +1081,9 @@ server_reply_review(struct server_conn *c, struct MHD_Connection *connection, co
             status == 200 ? metrics_decision_parse(reply.verdict) : METRICS_DECISION_ERROR, usec);
     if (status >= 400)
         metrics_count_http_error(c->worker->metrics, status);
-    log_review(server_routes[c->route].name, &reply, usec);
+    log_review(server_routes[c->route].name, &reply, usec); /* reply.body lives until below */
+    MHD_destroy_response(resp);
+    reply.body = NULL; /* libmicrohttpd's now */
     review_reply_clear(&reply);
     return ret;
 }
