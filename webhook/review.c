@@ -25,14 +25,17 @@ review_copy(char *dst, size_t size, const char *src)
     dst[len] = '\0';
 }
 
-/* Returns a newly allocated base64 (RFC 4648, padded) encoding of len bytes of data. */
-static char *
-review_base64(const char *data, size_t len)
+/*
+ * Writes the base64 (RFC 4648, padded) encoding of len bytes of data to out, which has room for
+ * (len + 2) / 3 * 4 bytes and a NUL. Returns the length written, NUL not counted.
+ */
+static size_t
+review_base64(const char *data, size_t len, char *out)
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *in = (const unsigned char *)data;
-    char *out = xmalloc((len + 2) / 3 * 4 + 1), *o = out;
+    char *o = out;
     size_t i;
 
     for (i = 0; i + 2 < len; i += 3) {
@@ -53,7 +56,7 @@ review_base64(const char *data, size_t len)
         *o++ = '=';
     }
     *o = '\0';
-    return out;
+    return (size_t)(o - out);
 }
 
 static void
@@ -219,15 +222,13 @@ review_response(const char *uid, const struct decision *d, size_t *len)
     }
     if (d->allowed && d->patch != NULL) {
         struct review_buf json = {NULL, 0, 0};
-        char *b64;
 
         review_put_json(&json, d->patch);
-        b64 = review_base64(json.data, json.len);
-        /* base64 needs no escaping. */
+        /* base64 needs no escaping, so it is encoded straight into the answer. */
         review_puts(&b, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
-        review_puts(&b, b64);
+        xgrow(&b.data, &b.cap, b.len + (json.len + 2) / 3 * 4 + 1, 1);
+        b.len += review_base64(json.data, json.len, b.data + b.len);
         review_puts(&b, "\"");
-        free(b64);
         free(json.data);
     }
     review_puts(&b, "}}");
